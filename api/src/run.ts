@@ -74,6 +74,16 @@ export const Model = Type.Object({
   tau: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 64, default: 8, description: "Softmax annealing temperature: logits / tau." })),
 });
 
+export const Anytime = Type.Object({
+  quickModel: Type.Optional(
+    Type.Boolean({
+      default: true,
+      description:
+        "A ridge model on downsampled pixels makes the first test prediction within seconds of start, while the engine starts; the network replaces it once it scores better on valid. false: network predictions only (fidelity runs).",
+    }),
+  ),
+});
+
 export const Engine = Type.Union([Type.Literal("torch"), Type.Literal("tfjs")], {
   default: "torch",
   description: "Compute engine: torch (Python worker, CUDA when present) or tfjs.",
@@ -149,6 +159,7 @@ export const AutoClintRunSpec = Type.Object({
   engine: Type.Optional(Engine),
   model: Type.Optional(Model),
   augmentation: Type.Optional(Augmentation),
+  anytime: Type.Optional(Anytime),
   seed: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
   resources: Type.Optional(Resources),
   scheduling: Type.Optional(Scheduling),
