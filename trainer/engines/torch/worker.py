@@ -19,7 +19,8 @@ Tensors never cross the pipe: the caller writes uint8 images (N, T, H, W, C) and
 (N, K) to files (under /dev/shm) and sends their paths; predictions come back as float32
 (passes, N, K) files at a path the caller chose, which the caller reads and deletes.
 
-Ops: info, loadSplit, buildModel, train, predict, snapshot, restore, saveWeights, augment, shutdown.
+Ops: info, loadSplit, buildModel, train, predict, snapshot, restore, resetOptimizer, saveWeights,
+augment, shutdown.
 """
 import json
 import os
@@ -309,15 +310,18 @@ def forward(model, x, clips, frames):
 def op_train(args):
     require_model()
     images, labels = require_split("train", labelled=True)
-    steps, batch_size, lr = int(args["steps"]), int(args["batchSize"]), float(args["lr"])
+    steps, batch_size = int(args["steps"]), int(args["batchSize"])
+    lrs = args["lr"] if isinstance(args["lr"], list) else [args["lr"]] * steps  # one per step, or one for all
+    if len(lrs) != steps:
+        raise WorkerError("BadRequest", f"train: {len(lrs)} learning rates for {steps} steps")
     policy = args.get("policy") or None
     frames = images.shape[1]
-    for group in OPTIMIZER.param_groups:
-        group["lr"] = lr
     MODEL.train()
     t0 = time.time()
     total = torch.zeros((), device=DEVICE)
-    for _ in range(steps):
+    for lr in lrs:
+        for group in OPTIMIZER.param_groups:
+            group["lr"] = float(lr)
         idx = next_batch(batch_size)
         x = prepare(images[idx], policy, SAMPLER["gen"])
         loss = loss_fn(forward(MODEL, x, idx.numel(), frames), labels[idx])
@@ -328,7 +332,7 @@ def op_train(args):
     mean_loss = (total / max(steps, 1)).item()  # the one CPU-GPU sync point of the call
     seconds = time.time() - t0
     if not np.isfinite(mean_loss):
-        raise WorkerError("Diverged", f"training loss is {mean_loss} at lr {lr}: lower the learning rate")
+        raise WorkerError("Diverged", f"training loss is {mean_loss} at lr {max(lrs)}: lower the learning rate")
     images_seen = steps * batch_size
     return {"loss": mean_loss, "images": images_seen, "seconds": seconds,
             "imagesPerSecond": images_seen / seconds if seconds > 0 else 0.0}
@@ -394,6 +398,13 @@ def op_restore(args):
     return {}
 
 
+def op_reset_optimizer(args):
+    """A fresh optimizer, as the original builds one for the retraining after the policy search."""
+    require_model()
+    OPTIMIZER.state.clear()  # SGD's only state is the momentum buffers
+    return {}
+
+
 def op_save_weights(args):
     """The backbone as a torchvision-format ResNet18 state dict: .safetensors or torch.save (.pth)."""
     require_model()
@@ -433,7 +444,7 @@ def op_augment(args):
 OPS = {
     "info": lambda args: INFO, "loadSplit": op_load_split, "buildModel": op_build_model,
     "train": op_train, "predict": op_predict, "snapshot": op_snapshot, "restore": op_restore,
-    "saveWeights": op_save_weights, "augment": op_augment,
+    "resetOptimizer": op_reset_optimizer, "saveWeights": op_save_weights, "augment": op_augment,
 }
 
 

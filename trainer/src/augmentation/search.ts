@@ -40,7 +40,10 @@ export interface SearchContext {
 
 export interface SearchOutcome {
   policy: Policy;
-  /** Multiplies the learning rate from now on (Fast AutoAugment retrains with half). */
+  /**
+   * Retraining starts a fresh optimizer and schedule (warm-up included) whose peak is this multiple
+   * of the *initial* peak learning rate (the original: 0.5).
+   */
   lrFactor: number;
   detail: string;
 }

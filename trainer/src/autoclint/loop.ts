@@ -10,13 +10,14 @@ import type { AugmentationSearch, PolicyTrial } from "../augmentation/search";
 import type { Engine, ImageTensor, Predictions } from "../engines/engine";
 import { decidePrediction, latestPredictionStart } from "./anytime";
 import {
+  advance,
   afterEpoch,
-  baseLearningRate,
   batchSize,
   initialSchedule,
   learningRate,
+  learningRates,
   MOMENTUM,
-  scaleLearningRate,
+  peakLearningRate,
   STEPS_PER_EPOCH,
   WEIGHT_DECAY,
   type ScheduleState,
@@ -123,11 +124,12 @@ export async function runAutoClint(data: PreparedData, config: LoopConfig, deps:
   deps.log(`model: resnet18, ${model.detail}, batch ${batch}`);
 
   // ---------------------------------------------------------------- state
-  let schedule: ScheduleState = initialSchedule(baseLearningRate(batch));
+  const initialPeakLr = peakLearningRate(batch);
+  let schedule: ScheduleState = initialSchedule(initialPeakLr);
   let policy: Policy = [];
   let stepsInEpoch = 0;
+  /** Sum over the epoch's steps of their training loss (chunk means weighted by their steps). */
   let epochLossSum = 0;
-  let epochChunks = 0;
   let totalSteps = 0;
   let trainImages = 0;
   let trainSeconds = 0;
@@ -156,21 +158,23 @@ export async function runAutoClint(data: PreparedData, config: LoopConfig, deps:
         stopReason = "no time left for another training chunk and prediction";
         break;
       }
-      const lr = learningRate(schedule);
-      const report = await engine.train({ steps: chunk, batchSize: batch, lr, policy });
+      // The warm-up moves the learning rate every step, also inside a chunk.
+      const lrs = learningRates(schedule, chunk);
+      const report = await engine.train({ steps: chunk, batchSize: batch, lr: lrs, policy });
+      const lr = lrs.at(-1)!;
+      schedule = advance(schedule, chunk);
       totalSteps += chunk;
       stepsInEpoch += chunk;
       trainImages += report.images;
       trainSeconds += report.seconds;
-      epochLossSum += report.loss;
-      epochChunks++;
+      epochLossSum += report.loss * chunk;
 
       // ------------------------------------------------------------ score valid, keep the best
       const valid = await engine.predict({ split: "valid" });
       const validScore = flatNauc(data.valid.labels, valid.scores, data.classes);
       // Until a test prediction is timed, the valid one is the best guide to its cost.
       if (predictions.length === 0) predictSeconds = (valid.seconds * data.test.shape[0]) / Math.max(1, valid.rows);
-      const epoch = schedule.epoch + stepsInEpoch / STEPS_PER_EPOCH;
+      const epoch = totalSteps / STEPS_PER_EPOCH;
       deps.onValid({ nauc: validScore, epoch, lr, imagesPerSecond: imagesPerSecond() });
       if (validScore > bestValid) {
         bestValid = validScore;
@@ -200,12 +204,11 @@ export async function runAutoClint(data: PreparedData, config: LoopConfig, deps:
 
       // ------------------------------------------------------------ end of epoch: schedule, search
       if (stepsInEpoch < STEPS_PER_EPOCH) continue;
-      const before = learningRate(schedule);
-      schedule = afterEpoch(schedule, epochLossSum / epochChunks);
-      if (learningRate(schedule) < before) cutsSeen++;
+      const before = schedule.plateauLr;
+      schedule = afterEpoch(schedule, epochLossSum / stepsInEpoch);
+      if (schedule.plateauLr < before) cutsSeen++;
       stepsInEpoch = 0;
       epochLossSum = 0;
-      epochChunks = 0;
 
       const probe = await engine.predict({ split: "train-probe" });
       const trainScore = flatNauc(data.trainProbe.labels, probe.scores, data.classes);
@@ -214,7 +217,7 @@ export async function runAutoClint(data: PreparedData, config: LoopConfig, deps:
         now: deps.now,
         budget: config.budget,
         reserveSeconds: predictSeconds * 2 + 2,
-        epoch: schedule.epoch,
+        epoch,
         trainScore,
         validScore,
         converged: cutsSeen > 0,
@@ -227,7 +230,10 @@ export async function runAutoClint(data: PreparedData, config: LoopConfig, deps:
       });
       if (outcome) {
         policy = outcome.policy;
-        schedule = scaleLearningRate(schedule, outcome.lrFactor);
+        // As the original: a fresh optimizer (no momentum) and a fresh schedule, warm-up included,
+        // from a fraction of the *initial* learning rate, not of wherever the plateau had got to.
+        schedule = initialSchedule(initialPeakLr * outcome.lrFactor);
+        await engine.resetOptimizer();
         deps.onPhase("training", `with augmentation: ${outcome.detail}`);
       }
     }
@@ -242,7 +248,7 @@ export async function runAutoClint(data: PreparedData, config: LoopConfig, deps:
   return {
     modelInit: model.init,
     modelDetail: model.detail,
-    epochs: schedule.epoch + stepsInEpoch / STEPS_PER_EPOCH,
+    epochs: totalSteps / STEPS_PER_EPOCH,
     steps: totalSteps,
     predictions,
     firstPredictionSeconds,

@@ -51,7 +51,8 @@ export interface ModelReport {
 export interface TrainRequest {
   steps: number;
   batchSize: number;
-  lr: number;
+  /** One learning rate for every step, or one per step (a warm-up moves it step by step). */
+  lr: number | readonly number[];
   /** Augmentation applied per sample while training; none when absent or empty. */
   policy?: Policy;
 }
@@ -95,6 +96,8 @@ export interface Engine {
   snapshot(name: string): Promise<void>;
   /** Makes a named snapshot the live weights again. */
   restore(name: string): Promise<void>;
+  /** A fresh optimizer for the live weights: momentum forgotten (retraining after the policy search). */
+  resetOptimizer(): Promise<void>;
   close(): Promise<void>;
 }
 

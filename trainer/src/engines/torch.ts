@@ -204,6 +204,10 @@ export class TorchEngine implements Engine {
     return this.call<void>("restore", { name });
   }
 
+  resetOptimizer(): Promise<void> {
+    return this.call<void>("resetOptimizer", {});
+  }
+
   /** Writes the backbone as a torchvision-format ResNet18 state dict (.pth, or .safetensors by extension). */
   async saveWeights(path: string): Promise<void> {
     await this.call("saveWeights", { path });
