@@ -181,14 +181,16 @@ export const BENCHMARK_CRD: CrdDefinition = {
   plural: "autoclintbenchmarks",
   singular: "autoclintbenchmark",
   shortNames: ["acb"],
-  description: "A matrix of datasets x configurations run as AutoClintRuns, ranked by ALC in status.",
+  description: "A matrix of datasets x variants x seeds run as AutoClintRuns, ranked in status the way the AutoDL challenge ranked (average rank by ALC over datasets).",
   spec: AutoClintBenchmarkSpec,
   status: AutoClintBenchmarkStatus,
   printerColumns: [
     { name: "Phase", type: "string", jsonPath: ".status.phase" },
     { name: "Finished", type: "integer", jsonPath: ".status.finished" },
+    { name: "Failed", type: "integer", jsonPath: ".status.failed" },
     { name: "Total", type: "integer", jsonPath: ".status.total" },
-    { name: "ALC", description: "Best ALC so far", type: "number", format: "float", jsonPath: ".status.bestAlc" },
+    { name: "Leader", description: "Variant with the best average rank", type: "string", jsonPath: ".status.leader" },
+    { name: "ALC", description: "Best mean ALC of a variant on a dataset", type: "number", format: "float", jsonPath: ".status.bestAlc" },
     ageColumn,
   ],
 };

@@ -5,3 +5,5 @@ export * from "./events";
 export * from "./policy";
 export * from "./metrics";
 export * from "./scoring/index";
+export * from "./benchmark-matrix";
+export * from "./leaderboard";

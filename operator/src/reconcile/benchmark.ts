@@ -1,119 +1,232 @@
 /**
- * The AutoClintBenchmark reconciler: one AutoClintRun per (dataset, config), owned by the
- * benchmark (so deleting it deletes them), created up to `parallelism` at a time; the status keeps
- * every run's phase and a leaderboard of finished runs by ALC.
+ * The AutoClintBenchmark reconciler. Each cell of the matrix (datasets x variants x seeds, see
+ * benchmarkCells) becomes one AutoClintRun owned by the benchmark, created while the benchmark's
+ * unfinished runs stay within `parallelism` and `maxGpus`. The status lists every cell with its
+ * run's phase, attempts, ALC and final NAUC, and the AutoDL-style leaderboard over variants.
+ *
+ * A template (or variant) edit renames the cells it changes, so their new runs start beside the
+ * old ones; runs of earlier generations are kept, listed in status.previousCells and left out of
+ * the ranking. Retries are the run's own business (its retry policy); a cell is finished when its
+ * run is Succeeded or Failed after its retries.
  */
 import {
-  API_VERSION, type AutoClintBenchmark, type AutoClintBenchmarkStatus, type AutoClintRun, type BenchmarkRunStatus, type LeaderboardEntry,
+  API_VERSION, benchmarkCells, bestMeanAlc, gpusOf, rankVariants,
+  type AutoClintBenchmark, type AutoClintBenchmarkStatus, type AutoClintRun, type BenchmarkCell, type BenchmarkCellStatus, type BenchmarkPhase,
 } from "@autoclint/api";
-import type { Reconciler, ReconcileContext, ReconcileRequest, ReconcileResult } from "../controller/controller";
+import type { Reconciler, ReconcileContext, ReconcileRequest } from "../controller/controller";
 import { KubeApiError } from "../errors";
-import { ANNOTATION_BENCHMARK, LABEL_BENCHMARK_UID, LABEL_MANAGED_BY, MANAGED_BY, childName } from "./labels";
+import { ANNOTATION_BENCHMARK, LABEL_BENCHMARK_UID, LABEL_MANAGED_BY, MANAGED_BY } from "./labels";
 import { sameJson, updateStatus, type StatusStore } from "./status";
 
 export const ANNOTATION_DATASET = "autoclint.io/dataset";
-export const ANNOTATION_CONFIG = "autoclint.io/config";
+export const ANNOTATION_VARIANT = "autoclint.io/variant";
+export const ANNOTATION_SEED = "autoclint.io/seed";
+/** The benchmark's metadata.generation when the run was created. */
+export const LABEL_BENCHMARK_GENERATION = "autoclint.io/benchmark-generation";
+
+/** Cells named in the status message, at most. */
+const MESSAGE_CELLS = 5;
+/** How long a created run that no list shows yet still counts as in flight (a lagging cache). */
+const EXPECTATION_TTL_MS = 60_000;
 
 export interface BenchmarkApi extends StatusStore<AutoClintBenchmark> {
   listRuns(namespace: string, labelSelector: string): Promise<AutoClintRun[]>;
   createRun(run: AutoClintRun): Promise<AutoClintRun>;
 }
 
-/** Every run the benchmark asks for, in matrix order. */
-export function desiredRuns(benchmark: AutoClintBenchmark): AutoClintRun[] {
-  const { metadata, spec } = benchmark;
-  const template = spec.template ?? {};
-  return spec.datasets.flatMap((dataset) =>
-    spec.configs.map((config): AutoClintRun => {
-      const { name: _configName, ...overrides } = config;
-      return {
-        apiVersion: API_VERSION,
-        kind: "AutoClintRun",
-        metadata: {
-          name: childName(metadata.name, `${dataset.name}-${config.name}`),
-          namespace: metadata.namespace,
-          labels: { [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_BENCHMARK_UID]: metadata.uid ?? "" },
-          annotations: { [ANNOTATION_BENCHMARK]: metadata.name, [ANNOTATION_DATASET]: dataset.name, [ANNOTATION_CONFIG]: config.name },
-          ownerReferences: [{ apiVersion: API_VERSION, kind: "AutoClintBenchmark", name: metadata.name, uid: metadata.uid ?? "", controller: true, blockOwnerDeletion: true }],
-        },
-        spec: { timeBudgetSeconds: 1200, ...template, ...overrides, dataset: dataset.dataset },
-      };
-    }),
-  );
-}
-
 const isFinished = (run: AutoClintRun | undefined) => run?.status?.phase === "Succeeded" || run?.status?.phase === "Failed";
 
-/** Finished runs with a score, best ALC first; ties keep matrix order. */
-export function leaderboard(rows: BenchmarkRunStatus[]): LeaderboardEntry[] {
-  return rows
-    .filter((r) => r.phase === "Succeeded" && r.alc !== undefined)
-    .sort((a, b) => (b.alc ?? 0) - (a.alc ?? 0))
-    .map((r, i) => {
-      const entry: LeaderboardEntry = { rank: i + 1, run: r.name, dataset: r.dataset, config: r.config, alc: r.alc ?? 0 };
-      if (r.nauc !== undefined) entry.nauc = r.nauc;
-      return entry;
-    });
+/** The AutoClintRun of one cell. */
+export function cellRun(benchmark: AutoClintBenchmark, cell: BenchmarkCell): AutoClintRun {
+  const { metadata } = benchmark;
+  return {
+    apiVersion: API_VERSION,
+    kind: "AutoClintRun",
+    metadata: {
+      name: cell.name,
+      namespace: metadata.namespace,
+      labels: {
+        [LABEL_MANAGED_BY]: MANAGED_BY,
+        [LABEL_BENCHMARK_UID]: metadata.uid ?? "",
+        [LABEL_BENCHMARK_GENERATION]: String(metadata.generation ?? 1),
+      },
+      annotations: {
+        [ANNOTATION_BENCHMARK]: metadata.name,
+        [ANNOTATION_DATASET]: cell.dataset,
+        [ANNOTATION_VARIANT]: cell.variant,
+        [ANNOTATION_SEED]: String(cell.seed),
+      },
+      ownerReferences: [{ apiVersion: API_VERSION, kind: "AutoClintBenchmark", name: metadata.name, uid: metadata.uid ?? "", controller: true, blockOwnerDeletion: true }],
+    },
+    spec: cell.spec,
+  };
 }
 
-export function benchmarkStatus(benchmark: AutoClintBenchmark, desired: AutoClintRun[], existing: Map<string, AutoClintRun>): AutoClintBenchmarkStatus {
-  const rows = desired.map((want): BenchmarkRunStatus => {
-    const run = existing.get(want.metadata.name);
-    const row: BenchmarkRunStatus = {
-      name: want.metadata.name,
-      dataset: want.metadata.annotations?.[ANNOTATION_DATASET] ?? "",
-      config: want.metadata.annotations?.[ANNOTATION_CONFIG] ?? "",
-    };
-    if (run?.status?.phase) row.phase = run.status.phase;
-    const alc = run?.status?.finalAlc ?? run?.status?.alc;
-    if (alc !== undefined) row.alc = alc;
-    if (run?.status?.nauc !== undefined) row.nauc = run.status.nauc;
+/** A cell that cannot get a run: it counts as failed, with the reason. */
+export type BlockedCells = Map<string, string>;
+
+export interface CreationLimits {
+  parallelism: number;
+  maxGpus?: number;
+}
+
+/**
+ * Which cells to create now, in matrix order, given every run of the benchmark that exists (of
+ * any generation: unfinished old runs still hold their GPUs). Stops at the first cell that does
+ * not fit, so that a large cell is not starved by smaller ones behind it.
+ */
+export function cellsToCreate(cells: readonly BenchmarkCell[], runs: ReadonlyMap<string, AutoClintRun>, limits: CreationLimits, blocked: BlockedCells): BenchmarkCell[] {
+  const unfinished = [...runs.values()].filter((r) => !isFinished(r));
+  let active = unfinished.length;
+  let gpus = unfinished.reduce((sum, r) => sum + gpusOf(r.spec), 0);
+  const create: BenchmarkCell[] = [];
+  for (const cell of cells) {
+    if (runs.has(cell.name) || blocked.has(cell.name)) continue;
+    const need = gpusOf(cell.spec);
+    if (limits.maxGpus !== undefined && need > limits.maxGpus) {
+      blocked.set(cell.name, `needs ${need} GPUs, more than the benchmark's maxGpus ${limits.maxGpus}`);
+      continue;
+    }
+    if (limits.parallelism > 0 && active >= limits.parallelism) break;
+    if (limits.maxGpus !== undefined && gpus + need > limits.maxGpus) break;
+    create.push(cell);
+    active++;
+    gpus += need;
+  }
+  return create;
+}
+
+function cellStatus(run: AutoClintRun): Omit<BenchmarkCellStatus, "run" | "dataset" | "variant" | "seed"> {
+  const out: Omit<BenchmarkCellStatus, "run" | "dataset" | "variant" | "seed"> = {};
+  const generation = Number(run.metadata.labels?.[LABEL_BENCHMARK_GENERATION]);
+  if (Number.isInteger(generation)) out.generation = generation;
+  const status = run.status;
+  if (status?.phase) out.phase = status.phase;
+  if (status?.attempts !== undefined) out.attempts = status.attempts;
+  const alc = status?.finalAlc ?? status?.alc;
+  if (alc !== undefined) out.alc = alc;
+  if (status?.nauc !== undefined) out.nauc = status.nauc;
+  if (status?.phase === "Failed" && status.message) out.message = status.message.slice(0, 1024);
+  return out;
+}
+
+function describe(cell: BenchmarkCellStatus): string {
+  return `${cell.run} (${cell.dataset} x ${cell.variant}, seed ${cell.seed}${cell.message ? `: ${cell.message.slice(0, 200)}` : ""})`;
+}
+
+/** The benchmark's status from its cells and the runs that exist, as a pure function. */
+export function benchmarkStatus(
+  benchmark: AutoClintBenchmark,
+  cells: readonly BenchmarkCell[],
+  runs: ReadonlyMap<string, AutoClintRun>,
+  blocked: BlockedCells,
+): AutoClintBenchmarkStatus {
+  const current = new Set(cells.map((c) => c.name));
+  const rows = cells.map((cell): BenchmarkCellStatus => {
+    const run = runs.get(cell.name);
+    const row: BenchmarkCellStatus = { run: cell.name, dataset: cell.dataset, variant: cell.variant, seed: cell.seed, ...(run ? cellStatus(run) : {}) };
+    const reason = blocked.get(cell.name);
+    if (!run && reason) Object.assign(row, { phase: "Failed", message: reason });
     return row;
   });
-  const board = leaderboard(rows);
-  const finished = desired.filter((r) => isFinished(existing.get(r.metadata.name))).length;
-  const failed = rows.filter((r) => r.phase === "Failed").length;
-  const phase = finished === desired.length ? (failed === desired.length ? "Failed" : "Succeeded") : existing.size > 0 ? "Running" : "Pending";
+  const previous = [...runs.values()]
+    .filter((run) => !current.has(run.metadata.name))
+    .map((run): BenchmarkCellStatus => {
+      const annotations = run.metadata.annotations ?? {};
+      return {
+        run: run.metadata.name,
+        dataset: annotations[ANNOTATION_DATASET] ?? "",
+        variant: annotations[ANNOTATION_VARIANT] ?? "",
+        seed: Number(annotations[ANNOTATION_SEED] ?? 0),
+        ...cellStatus(run),
+      };
+    })
+    .sort((a, b) => (a.generation ?? 0) - (b.generation ?? 0) || a.run.localeCompare(b.run));
+
+  const succeeded = rows.filter((r) => r.phase === "Succeeded").length;
+  const failedRows = rows.filter((r) => r.phase === "Failed");
+  const finished = succeeded + failedRows.length;
+  const active = [...runs.values()].filter((r) => !isFinished(r)).length;
+  let phase: BenchmarkPhase;
+  if (finished === rows.length) phase = failedRows.length === 0 ? "Succeeded" : succeeded === 0 ? "Failed" : "PartiallyFailed";
+  else phase = runs.size > 0 ? "Running" : "Pending";
+
+  const leaderboard = rankVariants(rows, benchmark.spec.datasets.map((d) => d.name), benchmark.spec.variants.map((v) => v.name));
+  const failedText = failedRows.length === 0 ? "" : `; ${failedRows.length} failed: ${failedRows.slice(0, MESSAGE_CELLS).map(describe).join(", ")}${failedRows.length > MESSAGE_CELLS ? ", ..." : ""}`;
   const status: AutoClintBenchmarkStatus = {
     phase,
     observedGeneration: benchmark.metadata.generation,
-    total: desired.length,
+    message: `${finished}/${rows.length} runs finished${failedText}`,
+    total: rows.length,
+    active,
     finished,
-    runs: rows,
-    leaderboard: board,
-    message: `${finished}/${desired.length} runs finished${failed > 0 ? `, ${failed} failed` : ""}`,
+    succeeded,
+    failed: failedRows.length,
+    cells: rows,
+    leaderboard,
   };
-  if (board[0]) status.bestAlc = board[0].alc;
+  if (previous.length > 0) status.previousCells = previous.slice(-rows.length);
+  const best = bestMeanAlc(leaderboard);
+  if (best !== undefined) status.bestAlc = best;
+  if (leaderboard[0] && leaderboard[0].datasets.some((d) => d.runs > 0)) status.leader = leaderboard[0].variant;
   return status;
 }
 
 export class BenchmarkReconciler implements Reconciler {
   readonly kind = "AutoClintBenchmark";
+  /**
+   * Runs this replica created that a list has not shown yet, per benchmark uid: they count as in
+   * flight, so a list that lags behind our own creates can never push past the limits.
+   */
+  private readonly expected = new Map<string, Map<string, { run: AutoClintRun; at: number }>>();
 
-  constructor(private readonly api: BenchmarkApi) {}
+  constructor(
+    private readonly api: BenchmarkApi,
+    private readonly now: () => number = Date.now,
+  ) {}
 
-  async reconcile({ namespace, name }: ReconcileRequest, { log }: ReconcileContext): Promise<ReconcileResult | void> {
+  async reconcile({ namespace, name }: ReconcileRequest, { log }: ReconcileContext): Promise<void> {
     const benchmark = await this.api.get(namespace, name);
     if (!benchmark || benchmark.metadata.deletionTimestamp) return;
-    const runs = await this.api.listRuns(namespace, `${LABEL_BENCHMARK_UID}=${benchmark.metadata.uid ?? ""}`);
-    const existing = new Map(runs.map((r) => [r.metadata.name, r]));
-    const desired = desiredRuns(benchmark);
-    const parallelism = benchmark.spec.parallelism ?? 0;
-    let active = runs.filter((r) => !isFinished(r)).length;
-    for (const run of desired) {
-      if (existing.has(run.metadata.name)) continue;
-      if (parallelism > 0 && active >= parallelism) break;
+    const uid = benchmark.metadata.uid ?? "";
+    let cells: BenchmarkCell[];
+    try {
+      cells = benchmarkCells(name, benchmark.spec);
+    } catch (error) {
+      await this.writeStatus(benchmark, { phase: "Failed", observedGeneration: benchmark.metadata.generation, message: (error as Error).message });
+      return;
+    }
+    const listed = await this.api.listRuns(namespace, `${LABEL_BENCHMARK_UID}=${uid}`);
+    const runs = new Map(listed.map((r) => [r.metadata.name, r]));
+    const expected = this.expected.get(uid) ?? new Map<string, { run: AutoClintRun; at: number }>();
+    for (const [runName, { run, at }] of expected) {
+      if (runs.has(runName) || this.now() - at > EXPECTATION_TTL_MS) expected.delete(runName);
+      else runs.set(runName, run);
+    }
+    const blocked: BlockedCells = new Map();
+    const limits = { parallelism: benchmark.spec.parallelism ?? 0, ...(benchmark.spec.maxGpus === undefined ? {} : { maxGpus: benchmark.spec.maxGpus }) };
+    for (const cell of cellsToCreate(cells, runs, limits, blocked)) {
+      const run = cellRun(benchmark, cell);
       try {
-        existing.set(run.metadata.name, await this.api.createRun(run));
-        log.info("created benchmark run", { run: run.metadata.name });
+        runs.set(cell.name, await this.api.createRun(run));
+        expected.set(cell.name, { run, at: this.now() });
+        log.info("created benchmark run", { run: cell.name, dataset: cell.dataset, variant: cell.variant, seed: cell.seed });
       } catch (error) {
         if (!(error instanceof KubeApiError && error.alreadyExists)) throw error;
+        // Not in our list and not created by us: someone else's object holds the name.
+        blocked.set(cell.name, `an AutoClintRun named ${cell.name} already exists and does not belong to this benchmark`);
       }
-      active++;
     }
-    const status = benchmarkStatus(benchmark, desired, existing);
-    await updateStatus<AutoClintBenchmarkStatus, AutoClintBenchmark>(this.api, namespace, name, (current) =>
-      sameJson({ ...current.status, conditions: undefined }, status) ? undefined : { ...status, conditions: current.status?.conditions },
+    if (expected.size > 0) this.expected.set(uid, expected);
+    else this.expected.delete(uid);
+    await this.writeStatus(benchmark, benchmarkStatus(benchmark, cells, runs, blocked));
+  }
+
+  private async writeStatus(benchmark: AutoClintBenchmark, status: AutoClintBenchmarkStatus): Promise<void> {
+    const { namespace = "", name } = benchmark.metadata;
+    await updateStatus<AutoClintBenchmarkStatus, AutoClintBenchmark>(
+      this.api, namespace, name,
+      (current) => (sameJson({ ...current.status, conditions: undefined }, status) ? undefined : { ...status, conditions: current.status?.conditions }),
       benchmark,
     );
   }
