@@ -361,7 +361,7 @@ def op_predict(args):
     images, _ = require_split(args["split"])
     model = model_for(args.get("checkpoint"))
     policy, passes = args.get("policy") or None, int(args.get("passes") or 1)
-    seed = int(args.get("seed") or 0)
+    seed, flip = int(args.get("seed") or 0), bool(args.get("flip"))
     n, frames = images.shape[0], images.shape[1]
     t0 = time.time()
     model.eval()
@@ -371,7 +371,10 @@ def op_predict(args):
             gen = torch.Generator().manual_seed(seed + p)
             for start in range(0, n, PREDICT_BATCH):
                 batch = images[start:start + PREDICT_BATCH]
-                logits = forward(model, prepare(batch, policy, gen), batch.shape[0], frames)
+                x = prepare(batch, policy, gen)
+                logits = forward(model, x, batch.shape[0], frames)
+                if flip:  # test-time augmentation: the mean of the image's and its mirror's logits
+                    logits = (logits + forward(model, x.flip(3), batch.shape[0], frames)) / 2
                 probs = torch.sigmoid(logits) if CONFIG["multiLabel"] else torch.softmax(logits, 1)
                 scores[p, start:start + batch.shape[0]] = probs
     scores.cpu().numpy().tofile(args["out"])

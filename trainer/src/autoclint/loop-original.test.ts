@@ -1,6 +1,7 @@
 // The training loop drives the real torch worker the way the original AutoCLINT drives its
-// optimizer: learning rates per step through the warm-up, and after the augmentation search a fresh
-// optimizer on a fresh schedule from half the *initial* learning rate. The engine is the real one,
+// optimizer: learning rates per step through the warm-up, a random flip on every training image,
+// and after the augmentation search a fresh optimizer on a fresh schedule from half the *initial*
+// learning rate. The engine is the real one,
 // wrapped to record what the loop asks of it and to stop the run after a few chunks.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -120,6 +121,7 @@ test("warm-up per step from L/2; after the search a fresh optimizer and schedule
     actual.forEach((lr, i) => assert.ok(Math.abs(lr - (peak / 2) * (1 + (fromStep + i) / 150)) < 1e-12, `step ${fromStep + i}: ${lr}`));
   // L = 0.025 for batch 32: 8 steps before the first prediction, then the rest of the epoch
   expect(lrs(first, 8), 0.025, 0);
+  assert.deepEqual(first !== "resetOptimizer" && first?.policy, [[["FlipLR", 0.5, 0]]], "training flips at random");
   expect(lrs(second, 22), 0.025, 8);
   assert.equal(reset, "resetOptimizer", "a fresh optimizer after the search");
   // the retraining warms up again from L/4 towards L/2

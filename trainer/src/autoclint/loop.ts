@@ -6,6 +6,7 @@
  * injected: the loop never sees test labels, and never lets a prediction cross the budget.
  */
 import { nauc, type Policy } from "@autoclint/api";
+import { testTimeFlip, withRandomFlip } from "../augmentation/flips";
 import type { AugmentationSearch, PolicyTrial } from "../augmentation/search";
 import type { Engine, ImageTensor, Predictions } from "../engines/engine";
 import { decidePrediction, latestPredictionStart } from "./anytime";
@@ -160,7 +161,7 @@ export async function runAutoClint(data: PreparedData, config: LoopConfig, deps:
       }
       // The warm-up moves the learning rate every step, also inside a chunk.
       const lrs = learningRates(schedule, chunk);
-      const report = await engine.train({ steps: chunk, batchSize: batch, lr: lrs, policy });
+      const report = await engine.train({ steps: chunk, batchSize: batch, lr: lrs, policy: withRandomFlip(policy) });
       const lr = lrs.at(-1)!;
       schedule = advance(schedule, chunk);
       totalSteps += chunk;
@@ -193,7 +194,8 @@ export async function runAutoClint(data: PreparedData, config: LoopConfig, deps:
         lastPredictedValid,
       });
       if (decision.predict) {
-        const test = await engine.predict({ split: "test", checkpoint: BEST_CHECKPOINT });
+        const flip = testTimeFlip(predictions.length);
+        const test = await engine.predict({ split: "test", checkpoint: BEST_CHECKPOINT, flip });
         predictSeconds = Math.max(test.seconds, 0.05);
         const record = await deps.onTestPrediction(test);
         predictions.push(record);

@@ -73,6 +73,8 @@ export interface PredictRequest {
   policy?: Policy;
   passes?: number;
   seed?: number;
+  /** Average the logits of each image (clip) and of its left-right mirror image before the softmax. */
+  flip?: boolean;
 }
 
 /** Class scores, row-major (passes x N x K): probabilities (softmax) or sigmoids (multi-label). */

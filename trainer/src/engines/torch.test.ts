@@ -47,6 +47,18 @@ function bars(n: number, options: { classes?: number; channels?: number; frames?
   return { images, labels };
 }
 
+/** Every frame mirrored left-right. */
+function mirrored(images: ImageTensor): ImageTensor {
+  const [n, frames, h, w, c] = images.shape;
+  const pixels = new Uint8Array(images.pixels.length);
+  for (let row = 0; row < n * frames * h; row++) {
+    for (let x = 0; x < w; x++) {
+      for (let ch = 0; ch < c; ch++) pixels[(row * w + x) * c + ch] = images.pixels[(row * w + (w - 1 - x)) * c + ch]!;
+    }
+  }
+  return { pixels, shape: images.shape };
+}
+
 function config(overrides: Partial<ModelConfig> = {}): ModelConfig {
   return {
     arch: "resnet18", numClasses: 3, inputChannels: 1, multiLabel: false, tau: 8, seed: 1,
@@ -153,6 +165,16 @@ void describe("TorchEngine on the real worker", () => {
     assert.deepEqual([a.passes, a.rows, a.classes], [2, 60, 3]);
     assert.notDeepEqual(rows(a, 0), rows(a, 1));
     assert.deepEqual((await engine.predict(request)).scores, a.scores);
+  });
+
+  void test("predict with flip averages each image with its mirror: an image and its mirror then score alike", async () => {
+    const testSet = bars(60, { seed: 2 });
+    await engine.loadSplit("valid", mirrored(testSet.images), testSet.labels);
+    const plain = [rows(await engine.predict({ split: "test" })), rows(await engine.predict({ split: "valid" }))];
+    const flipped = [rows(await engine.predict({ split: "test", flip: true })), rows(await engine.predict({ split: "valid", flip: true }))];
+    const gap = (a: number[][], b: number[][]) => Math.max(...a.flatMap((row, i) => row.map((v, k) => Math.abs(v - b[i]![k]!))));
+    assert.ok(gap(plain[0]!, plain[1]!) > 1e-3, "the noise makes an image and its mirror differ");
+    assert.ok(gap(flipped[0]!, flipped[1]!) < 1e-6, `with flip: ${gap(flipped[0]!, flipped[1]!)}`);
   });
 
   void test("multi-label: BCE training and sigmoid scores", async () => {
