@@ -39,7 +39,7 @@ class ResNet18(nn.Module):
         self.layer3 = nn.Sequential(BasicBlock(128, 256, 2), BasicBlock(256, 256))
         self.layer4 = nn.Sequential(BasicBlock(256, 512, 2), BasicBlock(512, 512))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(512, num_classes)
+        self.fc = nn.Linear(512, num_classes, bias=False)  # AutoCLINT's head has no bias
         # torchvision's init, so random-init runs match a torchvision model's behaviour.
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -48,7 +48,25 @@ class ResNet18(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def forward(self, x):
+    def features(self, x):
+        """(N, 3, H, W) -> the pooled 512-d features the final FC reads."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+        return torch.flatten(self.avgpool(x), 1)
+
+    def forward(self, x):
+        return self.fc(self.features(x))
+
+
+class TemporalBlock(nn.Module):
+    """AutoCV2's residual temporal block over per-frame features (clips, 512, frames): the skip path
+    plus Conv1d (kernel 5, 'same' padding) -> BatchNorm -> ReLU."""
+
+    def __init__(self, channels=512):
+        super().__init__()
+        self.conv = nn.Conv1d(channels, channels, 5, padding=2, bias=False)
+        self.bn = nn.BatchNorm1d(channels)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        return x + self.relu(self.bn(self.conv(x)))

@@ -20,7 +20,7 @@ Tensors never cross the pipe: the caller writes uint8 images (N, T, H, W, C) and
 (passes, N, K) files at a path the caller chose, which the caller reads and deletes.
 
 Ops: info, loadSplit, buildModel, train, predict, snapshot, restore, resetOptimizer, saveWeights,
-augment, shutdown.
+augment and loss (both for tests and previews), shutdown.
 """
 import json
 import os
@@ -79,7 +79,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from augment import apply_policy, apply_subpolicy  # noqa: E402
-from resnet import ResNet18  # noqa: E402
+from resnet import ResNet18, TemporalBlock  # noqa: E402
 
 
 def log(*parts):
@@ -180,19 +180,29 @@ def op_load_split(args):
 # model: our ResNet18 + channel adapter, logits / tau; pretrained weights from a file
 
 class Classifier(nn.Module):
-    def __init__(self, num_classes, channels, tau):
+    """The original's network: channel adapter -> ResNet18 features -> (video: temporal block, mean
+    over time) -> FC without bias -> logits / tau."""
+
+    def __init__(self, num_classes, channels, tau, video):
         super().__init__()
         self.channels, self.tau = channels, tau
-        # 1 channel is copied to 3; other counts != 3 are mapped to 3 by a learned 3x3 conv
-        self.adapter = nn.Conv2d(channels, 3, 3, padding=1) if channels not in (1, 3) else None
+        # 1 channel is copied to 3; other counts != 3 are mapped to 3 by a 3x3 conv and BatchNorm
+        self.adapter = None
+        if channels not in (1, 3):
+            self.adapter = nn.Sequential(nn.Conv2d(channels, 3, 3, padding=1, bias=False), nn.BatchNorm2d(3))
         self.backbone = ResNet18(num_classes)
+        self.temporal = TemporalBlock() if video else None
 
-    def forward(self, x):
+    def forward(self, x, clips):
+        """x: (clips * frames, C, H, W), frames of a clip next to each other -> (clips, classes)."""
         if self.channels == 1:
             x = x.expand(-1, 3, -1, -1)
         elif self.adapter is not None:
             x = self.adapter(x)
-        return self.backbone(x) / self.tau
+        features = self.backbone.features(x).view(clips, x.shape[0] // clips, -1)  # (clips, frames, 512)
+        if self.temporal is not None:
+            features = self.temporal(features.transpose(1, 2)).transpose(1, 2)
+        return self.backbone.fc(features.mean(1)) / self.tau
 
 
 SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64,
@@ -273,9 +283,8 @@ def op_build_model(args):
     if cfg.get("arch", "resnet18") != "resnet18":
         raise WorkerError("BadRequest", f"unknown arch {cfg['arch']!r}: this worker has resnet18")
     torch.manual_seed(int(cfg["seed"]))
-    model = Classifier(int(cfg["numClasses"]), int(cfg["inputChannels"]), float(cfg["tau"]))
+    model = Classifier(int(cfg["numClasses"]), int(cfg["inputChannels"]), float(cfg["tau"]), bool(cfg.get("video")))
     nn.init.xavier_uniform_(model.backbone.fc.weight)
-    nn.init.zeros_(model.backbone.fc.bias)
     init, detail = "random", "random init (no weights file given)"
     if cfg.get("weightsPath"):
         init, detail = "pretrained", load_pretrained(model.backbone, cfg["weightsPath"])
@@ -291,17 +300,26 @@ def op_build_model(args):
     return {"init": init, "detail": detail, "parameters": sum(p.numel() for p in model.parameters())}
 
 
-def loss_fn(logits, labels):
-    if CONFIG["multiLabel"]:
-        return F.binary_cross_entropy_with_logits(logits, labels)
-    return F.cross_entropy(logits, labels.argmax(1))
+def loss_fn(logits, labels, multi_label):
+    """Softmax cross-entropy; multi-label: BCE whose positive and negative terms are each divided by
+    their share of the batch's labels, both shares clamped to 0.1..0.9 (the original's class
+    normalisation, so rare positives are not drowned by the negatives)."""
+    if not multi_label:
+        return F.cross_entropy(logits, labels.argmax(1))
+    loss = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+    positive = (labels == 1).to(loss.dtype)
+    negative = (labels < 1).to(loss.dtype)
+    total = positive.sum() + negative.sum()
+    positive_share = (positive.sum() / total).clamp(0.1, 0.9)
+    negative_share = (negative.sum() / total).clamp(0.1, 0.9)
+    return (loss * positive / positive_share + loss * negative / negative_share).mean()
 
 
-def forward(model, x, clips, frames):
-    """Video: frames are folded into the batch; the clip's logits are the mean over its frames."""
+def forward(model, x, clips):
+    """Video: frames are folded into the batch; the model turns each clip's frames into one row."""
     with autocast():
-        logits = model(x)
-    return logits.float().view(clips, frames, -1).mean(1)
+        logits = model(x, clips)
+    return logits.float()
 
 
 # -----------------------------------------------------------------------------------------------
@@ -315,7 +333,6 @@ def op_train(args):
     if len(lrs) != steps:
         raise WorkerError("BadRequest", f"train: {len(lrs)} learning rates for {steps} steps")
     policy = args.get("policy") or None
-    frames = images.shape[1]
     MODEL.train()
     t0 = time.time()
     total = torch.zeros((), device=DEVICE)
@@ -324,7 +341,7 @@ def op_train(args):
             group["lr"] = float(lr)
         idx = next_batch(batch_size)
         x = prepare(images[idx], policy, SAMPLER["gen"])
-        loss = loss_fn(forward(MODEL, x, idx.numel(), frames), labels[idx])
+        loss = loss_fn(forward(MODEL, x, idx.numel()), labels[idx], CONFIG["multiLabel"])
         OPTIMIZER.zero_grad(set_to_none=True)
         loss.backward()
         OPTIMIZER.step()
@@ -362,7 +379,7 @@ def op_predict(args):
     model = model_for(args.get("checkpoint"))
     policy, passes = args.get("policy") or None, int(args.get("passes") or 1)
     seed, flip = int(args.get("seed") or 0), bool(args.get("flip"))
-    n, frames = images.shape[0], images.shape[1]
+    n = images.shape[0]
     t0 = time.time()
     model.eval()
     scores = torch.empty(passes, n, CONFIG["numClasses"], dtype=torch.float32, device=DEVICE)
@@ -372,9 +389,9 @@ def op_predict(args):
             for start in range(0, n, PREDICT_BATCH):
                 batch = images[start:start + PREDICT_BATCH]
                 x = prepare(batch, policy, gen)
-                logits = forward(model, x, batch.shape[0], frames)
+                logits = forward(model, x, batch.shape[0])
                 if flip:  # test-time augmentation: the mean of the image's and its mirror's logits
-                    logits = (logits + forward(model, x.flip(3), batch.shape[0], frames)) / 2
+                    logits = (logits + forward(model, x.flip(3), batch.shape[0])) / 2
                 probs = torch.sigmoid(logits) if CONFIG["multiLabel"] else torch.softmax(logits, 1)
                 scores[p, start:start + batch.shape[0]] = probs
     scores.cpu().numpy().tofile(args["out"])
@@ -430,6 +447,14 @@ def op_save_weights(args):
     return {"path": path, "tensors": len(state)}
 
 
+def op_loss(args):
+    """The training loss of given logits (N, K) against labels (N, K): for tests."""
+    n, k = int(args["rows"]), int(args["classes"])
+    logits = torch.from_numpy(read_file(args["logitsPath"], np.float32, n * k, "logits")).view(n, k)
+    labels = torch.from_numpy(read_file(args["labelsPath"], np.float32, n * k, "labels")).view(n, k)
+    return {"loss": loss_fn(logits, labels, bool(args["multiLabel"])).item()}
+
+
 def op_augment(args):
     """One sub-policy with its probabilities on uint8 (N, T, H, W, C) images: for tests and previews."""
     n, t, h, w, c = (int(v) for v in args["shape"])
@@ -448,6 +473,7 @@ OPS = {
     "info": lambda args: INFO, "loadSplit": op_load_split, "buildModel": op_build_model,
     "train": op_train, "predict": op_predict, "snapshot": op_snapshot, "restore": op_restore,
     "resetOptimizer": op_reset_optimizer, "saveWeights": op_save_weights, "augment": op_augment,
+    "loss": op_loss,
 }
 
 

@@ -5,7 +5,7 @@ import { seededRandom } from "../autoclint/random";
 import { drawSubPolicies, searchTrigger, selectPolicy } from "./fast-autoaugment-light";
 import { AUTOAUGMENT_CIFAR10 } from "./search-space";
 
-const base = { trainScore: 0.999, validScore: 0.95, converged: false, budget: 1200, reserveSeconds: 20, now: 100 };
+const base = { trainScore: 0.999, validScore: 0.95, converged: false, video: false, budget: 1200, reserveSeconds: 20, now: 100 };
 
 test("S is the 25 sub-policies of the AutoAugment CIFAR-10 policy", () => {
   assert.equal(AUTOAUGMENT_CIFAR10.length, 25);
@@ -17,6 +17,7 @@ test("the trigger: train saturated or converged, valid not saturated, more than 
   assert.equal(searchTrigger({ ...base, trainScore: 0.99 }).search, false);
   assert.equal(searchTrigger({ ...base, trainScore: 0.99, converged: true }).search, true);
   assert.equal(searchTrigger({ ...base, validScore: 0.996 }).search, false);
+  assert.deepEqual(searchTrigger({ ...base, video: true }), { search: false, code: "video", reason: "no augmentation search on video (as the original)" });
   const late = searchTrigger({ ...base, now: 1200 - 20 - 119 });
   assert.equal(late.search, false);
   assert.match(late.search ? "" : late.reason, /120 s needed/);

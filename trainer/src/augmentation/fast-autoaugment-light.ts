@@ -28,13 +28,14 @@ export const SATURATED_SCORE = 0.995;
 export const MAX_SHARE_OF_TIME_LEFT = 0.25;
 export const RETRAIN_LR_FACTOR = 0.5;
 
-export type Trigger = { search: true } | { search: false; reason: string; code: "valid-saturated" | "train-not-saturated" | "no-time" };
+export type Trigger = { search: true } | { search: false; reason: string; code: "video" | "valid-saturated" | "train-not-saturated" | "no-time" };
 
-/** Algorithm 1's trigger: training saturated or converged, valid not saturated, time left. */
+/** Algorithm 1's trigger: not video, training saturated or converged, valid not saturated, time left. */
 export function searchTrigger(
-  context: Pick<SearchContext, "trainScore" | "validScore" | "converged" | "budget" | "reserveSeconds"> & { now: number },
+  context: Pick<SearchContext, "trainScore" | "validScore" | "converged" | "video" | "budget" | "reserveSeconds"> & { now: number },
   minSecondsLeft = DEFAULT_SEARCH.minSecondsLeft,
 ): Trigger {
+  if (context.video) return { search: false, code: "video", reason: "no augmentation search on video (as the original)" };
   const left = context.budget - context.now - context.reserveSeconds;
   if (left <= minSecondsLeft) return { search: false, code: "no-time", reason: `only ${Math.max(0, Math.round(left))} s left, ${minSecondsLeft} s needed` };
   if (context.validScore >= SATURATED_SCORE) return { search: false, code: "valid-saturated", reason: `valid score ${context.validScore.toFixed(4)} is already saturated` };

@@ -29,6 +29,8 @@ export interface SearchContext {
   validScore: number;
   /** True when the training loss has stopped improving (the schedule cut the lr at least once). */
   converged: boolean;
+  /** Video runs never search (the original turns the search off for video). */
+  video: boolean;
   /** Scores valid-split predictions (passes x N x K) and returns the NAUC of each pass. */
   scoreValidPasses(scores: Float32Array, passes: number): number[];
   onTrial(trial: PolicyTrial): void;

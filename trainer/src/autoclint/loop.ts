@@ -116,6 +116,7 @@ export async function runAutoClint(data: PreparedData, config: LoopConfig, deps:
     numClasses: data.classes,
     inputChannels: data.train.images.shape[4],
     multiLabel: data.multiLabel,
+    video: data.video,
     tau: config.tau,
     seed: config.seed,
     momentum: MOMENTUM,
@@ -223,6 +224,7 @@ export async function runAutoClint(data: PreparedData, config: LoopConfig, deps:
         trainScore,
         validScore,
         converged: cutsSeen > 0,
+        video: data.video,
         scoreValidPasses: (scores, passes) =>
           Array.from({ length: passes }, (_, p) => flatNauc(data.valid.labels, scores, data.classes, p * data.valid.labels.length)),
         onTrial: deps.onTrial,

@@ -28,9 +28,11 @@ export interface EngineInfo {
 export interface ModelConfig {
   arch: "resnet18";
   numClasses: number;
-  /** Channels of the input tensor; 1 is copied to 3, others go through a 3x3 conv to 3. */
+  /** Channels of the input tensor; 1 is copied to 3, others go through a 3x3 conv + BatchNorm to 3. */
   inputChannels: number;
   multiLabel: boolean;
+  /** Clips of several frames: per-frame features go through a residual temporal block, then the mean over time. */
+  video?: boolean;
   /** Softmax annealing: logits / tau. */
   tau: number;
   /** Pretrained weights file (safetensors or torchvision .pth); random init when absent. */

@@ -59,6 +59,20 @@ function mirrored(images: ImageTensor): ImageTensor {
   return { pixels, shape: images.shape };
 }
 
+/** Every clip's frames in reverse order. */
+function reversedFrames(images: ImageTensor): ImageTensor {
+  const [n, frames, h, w, c] = images.shape;
+  const frame = h * w * c;
+  const pixels = new Uint8Array(images.pixels.length);
+  for (let i = 0; i < n; i++) {
+    for (let t = 0; t < frames; t++) {
+      const from = (i * frames + (frames - 1 - t)) * frame;
+      pixels.set(images.pixels.subarray(from, from + frame), (i * frames + t) * frame);
+    }
+  }
+  return { pixels, shape: images.shape };
+}
+
 function config(overrides: Partial<ModelConfig> = {}): ModelConfig {
   return {
     arch: "resnet18", numClasses: 3, inputChannels: 1, multiLabel: false, tau: 8, seed: 1,
@@ -183,8 +197,9 @@ void describe("TorchEngine on the real worker", () => {
     await engine.loadSplit("train", train.images, train.labels);
     await engine.loadSplit("valid", valid.images, valid.labels);
     await engine.buildModel(config({ multiLabel: true }));
-    const first = await engine.train({ steps: 3, batchSize: 32, lr: 0.2 });
-    const second = await engine.train({ steps: 3, batchSize: 32, lr: 0.2 });
+    // half the single-label rate: with half the labels positive, the class-balanced BCE doubles every term
+    const first = await engine.train({ steps: 3, batchSize: 32, lr: 0.1 });
+    const second = await engine.train({ steps: 3, batchSize: 32, lr: 0.1 });
     assert.ok(second.loss < first.loss, `loss ${first.loss} -> ${second.loss}`);
     const predictions = await engine.predict({ split: "valid" });
     const sums = rows(predictions).map((row) => row.reduce((a, b) => a + b, 0));
@@ -194,11 +209,15 @@ void describe("TorchEngine on the real worker", () => {
     assert.ok(score > 0.5, `NAUC ${score}`);
   });
 
-  for (const channels of [2, 3]) {
-    void test(`${channels}-channel input goes through the channel adapter`, async () => {
+  // ResNet18 without its FC has 11,176,512 parameters; the head is 512 x K without a bias; the
+  // adapter a 3x3 conv from C to 3 channels without bias plus a BatchNorm (3 weights, 3 biases).
+  const BACKBONE = 11_176_512;
+  for (const [channels, adapter] of [[1, 0], [2, 2 * 3 * 9 + 6], [3, 0], [4, 4 * 3 * 9 + 6]] as const) {
+    void test(`${channels}-channel input: adapter of ${adapter} parameters, FC without bias`, async () => {
       const data = bars(40, { channels, seed: 5 });
       await engine.loadSplit("train", data.images, data.labels);
-      await engine.buildModel(config({ inputChannels: channels }));
+      const built = await engine.buildModel(config({ inputChannels: channels }));
+      assert.equal(built.parameters, BACKBONE + 512 * 3 + adapter);
       const report = await engine.train({ steps: 1, batchSize: 16, lr: 0.01 });
       assert.ok(Number.isFinite(report.loss));
       const predictions = await engine.predict({ split: "train" });
@@ -206,14 +225,50 @@ void describe("TorchEngine on the real worker", () => {
     });
   }
 
-  void test("video: frames folded into the batch, one score row per clip", async () => {
+  void test("video: frames folded into the batch, a residual temporal block, one score row per clip", async () => {
     const data = bars(24, { frames: 4, seed: 6 });
     await engine.loadSplit("train", data.images, data.labels);
-    await engine.buildModel(config());
+    await engine.loadSplit("valid", reversedFrames(data.images), data.labels);
+    const built = await engine.buildModel(config({ video: true }));
+    assert.equal(built.parameters, BACKBONE + 512 * 3 + 512 * 512 * 5 + 2 * 512, "Conv1d 512->512 k5 without bias + BatchNorm1d");
     const report = await engine.train({ steps: 1, batchSize: 8, lr: 0.01, policy: [[["FlipLR", 0.5, 0]]] });
     assert.equal(report.images, 8);
     const predictions = await engine.predict({ split: "train" });
     assert.deepEqual([predictions.rows, predictions.classes], [24, 3]);
+    const reversed = await engine.predict({ split: "valid" });
+    assert.notDeepEqual(rows(reversed), rows(predictions), "the temporal block sees the order of the frames");
+    // without the temporal block a clip is the mean of its frames: the order cannot matter
+    await engine.buildModel(config());
+    const mean = rows(await engine.predict({ split: "train" }));
+    const meanReversed = rows(await engine.predict({ split: "valid" }));
+    mean.forEach((row, i) => row.forEach((v, k) => assert.ok(Math.abs(v - meanReversed[i]![k]!) < 1e-5)));
+  });
+
+  void test("loss: softmax cross-entropy; multi-label BCE reweighted by the batch's positive and negative shares", async () => {
+    const random = rng(11);
+    const logits = Float32Array.from({ length: 20 * 5 }, () => random() * 4 - 2);
+    const bce = (z: number, y: number) => Math.max(z, 0) - z * y + Math.log1p(Math.exp(-Math.abs(z)));
+    const expected = (labels: Float32Array) => {
+      const positives = labels.reduce((a, b) => a + b, 0) / labels.length;
+      const clamp = (v: number) => Math.min(0.9, Math.max(0.1, v));
+      const terms = [...labels].map((y, i) => bce(logits[i]!, y) / (y === 1 ? clamp(positives) : clamp(1 - positives)));
+      return terms.reduce((a, b) => a + b, 0) / terms.length;
+    };
+    const rare = new Float32Array(100);
+    for (const i of [3, 41, 77]) rare[i] = 1; // 3% positives: the shares clamp to 0.1 and 0.9
+    const even = Float32Array.from({ length: 100 }, (_, i) => i % 2); // 50%: every term doubled
+    for (const labels of [rare, even]) {
+      const actual = await engine.loss(logits, labels, 5, true);
+      assert.ok(Math.abs(actual - expected(labels)) < 1e-5, `${actual} != ${expected(labels)}`);
+    }
+    const oneHot = Float32Array.from({ length: 100 }, (_, i) => (i % 5 === Math.floor(i / 5) % 5 ? 1 : 0));
+    let ce = 0;
+    for (let r = 0; r < 20; r++) {
+      const row = [...logits.subarray(r * 5, r * 5 + 5)];
+      const max = Math.max(...row);
+      ce += Math.log(row.reduce((a, z) => a + Math.exp(z - max), 0)) + max - row[r % 5]!;
+    }
+    assert.ok(Math.abs((await engine.loss(logits, oneHot, 5, false)) - ce / 20) < 1e-5);
   });
 
   void test("weights: our own ResNet18 saved in torchvision format loads as pretrained", async () => {

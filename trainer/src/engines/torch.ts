@@ -227,6 +227,21 @@ export class TorchEngine implements Engine {
     }
   }
 
+  /** The training loss of logits (rows x classes) against 0/1 labels: what tests pin the loss with. */
+  async loss(logits: Float32Array, labels: Float32Array, classes: number, multiLabel: boolean): Promise<number> {
+    const logitsPath = this.tempPath("f32");
+    const labelsPath = this.tempPath("f32");
+    try {
+      await writeFile(logitsPath, bufferOf(logits));
+      await writeFile(labelsPath, bufferOf(labels));
+      const rows = logits.length / classes;
+      const result = await this.call<{ loss: number }>("loss", { logitsPath, labelsPath, rows, classes, multiLabel });
+      return result.loss;
+    } finally {
+      await this.removeFiles(logitsPath, labelsPath);
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
