@@ -15,27 +15,36 @@ import torch
 import torch.nn.functional as F
 
 # ----------------------------------------------------------------------------------------------
-# The magnitude table (DESIGN.md): magnitude m in 0..9 maps linearly onto low..high (magnitude_value);
-# signed ops flip the sign of the value with probability 0.5. Ops absent here take no magnitude.
-MAGNITUDES = {
-    "ShearX": (0.0, 0.3, True),        # shear factor
-    "ShearY": (0.0, 0.3, True),
-    "TranslateX": (0.0, 0.45, True),   # fraction of the image width
-    "TranslateY": (0.0, 0.45, True),   # fraction of the image height
-    "Rotate": (0.0, 30.0, True),       # degrees, counter-clockwise
-    "Solarize": (0.0, 256.0, False),   # threshold: pixels >= it are inverted
-    "Posterize": (4.0, 8.0, False),    # bits kept (truncated to an integer, as Fast AutoAugment)
-    "Contrast": (0.1, 1.9, False),     # PIL ImageEnhance factors: 1 = unchanged
-    "Color": (0.1, 1.9, False),
-    "Brightness": (0.1, 1.9, False),
-    "Sharpness": (0.1, 1.9, False),
-    "Cutout": (0.0, 0.2, False),       # side of the zeroed square, fraction of the width
+# Levels to magnitudes, by AutoAugment's rules as the original AutoCLINT applies them (its
+# `autoaug2arsaug`): a level l in 0..9 is on a scale of 10, float(l) = l * maxval / 10 and
+# int(l) = int(float(l)). Each value then passes, as in the original, through a fraction of the op's
+# range and back (value - low) / (high - low) * (high - low) + low: kept, so magnitudes match it to
+# the last bit (PIL truncates, and a 1e-16 can move a pixel). Signed ops flip sign with p = 0.5.
+# Ops absent here take no magnitude.
+
+def _float(level, maxval):
+    return float(level) * maxval / 10
+
+
+MAGNITUDES = {  # op: (level -> value, the op's range in the original, signed)
+    "ShearX": (lambda l: _float(l, 0.3), (-0.3, 0.3), True),              # shear factor
+    "ShearY": (lambda l: _float(l, 0.3), (-0.3, 0.3), True),
+    "TranslateX": (lambda l: float(l), (0.0, 10.0), True),                # pixels (absolute)
+    "TranslateY": (lambda l: float(l), (0.0, 10.0), True),
+    "Rotate": (lambda l: int(_float(l, 30)), (-30.0, 30.0), True),        # degrees, counter-clockwise
+    "Solarize": (lambda l: 256 - int(_float(l, 256)), (0.0, 256.0), False),  # pixels >= it are inverted
+    "Posterize": (lambda l: 4 - int(_float(l, 4)), (0.0, 4.0), False),     # bits kept
+    "Contrast": (lambda l: _float(l, 1.8) + 0.1, (0.1, 1.9), False),       # PIL ImageEnhance factors
+    "Color": (lambda l: _float(l, 1.8) + 0.1, (0.1, 1.9), False),          # (1 = unchanged)
+    "Brightness": (lambda l: _float(l, 1.8) + 0.1, (0.1, 1.9), False),
+    "Sharpness": (lambda l: _float(l, 1.8) + 0.1, (0.1, 1.9), False),
+    "Cutout": (lambda l: int(_float(l, 20)), (0.0, 20.0), False),          # square side, pixels (absolute)
 }
 
 
-def magnitude_value(op, magnitude):
-    low, high, _ = MAGNITUDES[op]
-    return low + (high - low) * (float(magnitude) / 9.0)  # m = 9 gives exactly `high`
+def magnitude_value(op, level):
+    rule, (low, high), _ = MAGNITUDES[op]
+    return float(rule(level) - low) / (high - low) * (high - low) + low
 
 
 # ----------------------------------------------------------------------------------------------
@@ -110,12 +119,12 @@ def shear_y(x, v, u):
 
 def translate_x(x, v, u):
     one, zero = torch.ones_like(v), torch.zeros_like(v)
-    return _affine(x, _matrix(one, zero, v * x.shape[3], zero, one, zero))
+    return _affine(x, _matrix(one, zero, v, zero, one, zero))
 
 
 def translate_y(x, v, u):
     one, zero = torch.ones_like(v), torch.zeros_like(v)
-    return _affine(x, _matrix(one, zero, zero, zero, one, v * x.shape[2]))
+    return _affine(x, _matrix(one, zero, zero, zero, one, v))
 
 
 def rotate(x, v, u):
@@ -201,17 +210,24 @@ def sharpness(x, v, u):
     return _blend(degenerate, x, v)
 
 
+CUTOUT_RGB = (125, 123, 114)  # the original's fill colour
+CUTOUT_GREY = 123            # its luma (PIL's convert("L")), for other channel counts
+
+
 def cutout(x, v, u):
-    """Zeroes a square of side v * width centred on a uniformly drawn pixel (clipped at the edges)."""
+    """The original's CutoutAbs: a square of side v pixels about a uniformly drawn point, corner
+    x0 = int(max(0, point - v / 2)), filled as PIL's rectangle fills it, both ends included (so
+    v + 1 pixels a side), clipped at the image's edges."""
     b, c, h, w = x.shape
-    side = (v * w).to(x.device).view(-1, 1, 1)
+    side = v.to(x.device).view(-1, 1, 1)
     u = u.to(device=x.device, dtype=torch.float64)
-    x0 = torch.floor((u[:, 0] * w).view(-1, 1, 1) - side / 2).clamp(min=0)
-    y0 = torch.floor((u[:, 1] * h).view(-1, 1, 1) - side / 2).clamp(min=0)
+    x0 = torch.floor(((u[:, 0] * w).view(-1, 1, 1) - side / 2).clamp(min=0))
+    y0 = torch.floor(((u[:, 1] * h).view(-1, 1, 1) - side / 2).clamp(min=0))
     ys = torch.arange(h, device=x.device).view(1, h, 1)
     xs = torch.arange(w, device=x.device).view(1, 1, w)
-    hole = (xs >= x0) & (xs < x0 + side) & (ys >= y0) & (ys < y0 + side)
-    return x * (~hole).unsqueeze(1)
+    hole = ((xs >= x0) & (xs <= x0 + side) & (ys >= y0) & (ys <= y0 + side)).unsqueeze(1)
+    fill = torch.tensor(CUTOUT_RGB if c == 3 else (CUTOUT_GREY,) * c, device=x.device, dtype=x.dtype)
+    return torch.where(hole, fill.view(1, c, 1, 1), x)
 
 
 def flip_lr(x, v, u):

@@ -3,13 +3,24 @@ import assert from "node:assert/strict";
 import type { SubPolicy } from "@autoclint/api";
 import { seededRandom } from "../autoclint/random";
 import { drawSubPolicies, searchTrigger, selectPolicy } from "./fast-autoaugment-light";
-import { AUTOAUGMENT_CIFAR10 } from "./search-space";
+import { SEARCH_SPACE } from "./search-space";
 
 const base = { trainScore: 0.999, validScore: 0.95, converged: false, video: false, budget: 1200, reserveSeconds: 20, now: 100 };
 
-test("S is the 25 sub-policies of the AutoAugment CIFAR-10 policy", () => {
-  assert.equal(AUTOAUGMENT_CIFAR10.length, 25);
-  assert.ok(AUTOAUGMENT_CIFAR10.every((sub) => sub.length === 2 && sub.every(([, p, m]) => p >= 0 && p <= 1 && m >= 0 && m <= 9)));
+test("S is the original's autoaug_policy: 92 sub-policies of two steps, levels 0..9", () => {
+  assert.equal(SEARCH_SPACE.length, 92);
+  assert.ok(SEARCH_SPACE.every((sub) => sub.length === 2 && sub.every(([, p, m]) => p >= 0 && p <= 1 && Number.isInteger(m) && m >= 0 && m <= 9)));
+  // first and last of exp0_0, the last of exp2_7, and the sub-policies around the commented-out ones of exp2_1 / exp2_5
+  assert.deepEqual(SEARCH_SPACE[0], [["Invert", 0.1, 7], ["Contrast", 0.2, 6]]);
+  assert.deepEqual(SEARCH_SPACE[1], [["Rotate", 0.7, 2], ["TranslateX", 0.3, 9]]);
+  assert.deepEqual(SEARCH_SPACE[91], [["Equalize", 0.6, 9], ["Equalize", 0.4, 4]]);
+  assert.deepEqual(SEARCH_SPACE[60], [["AutoContrast", 0.1, 5], ["Brightness", 0, 0]]);
+  assert.deepEqual(SEARCH_SPACE[61], [["Equalize", 0.7, 7], ["AutoContrast", 0.6, 4]]);
+  const operations = new Set(SEARCH_SPACE.flatMap((sub) => sub.map(([op]) => op)));
+  assert.deepEqual([...operations].sort(), [
+    "AutoContrast", "Brightness", "Color", "Contrast", "Equalize", "Invert", "Posterize", "Rotate", "Sharpness", "ShearX", "ShearY",
+    "Solarize", "TranslateX", "TranslateY",
+  ]);
 });
 
 test("the trigger: train saturated or converged, valid not saturated, more than 120 s left", () => {
@@ -23,17 +34,25 @@ test("the trigger: train saturated or converged, valid not saturated, more than 
   assert.match(late.search ? "" : late.reason, /120 s needed/);
 });
 
-test("draws are distinct, of size C, and seeded", () => {
-  const a = drawSubPolicies(AUTOAUGMENT_CIFAR10, 3, seededRandom(1));
-  assert.equal(new Set(a.map((s) => JSON.stringify(s))).size, 3);
-  assert.deepEqual(drawSubPolicies(AUTOAUGMENT_CIFAR10, 3, seededRandom(1)), a);
+test("draws: C sub-policies from S, with replacement, seeded", () => {
+  const a = drawSubPolicies(SEARCH_SPACE, 3, seededRandom(1));
+  assert.equal(a.length, 3);
+  assert.ok(a.every((sub) => SEARCH_SPACE.includes(sub)));
+  assert.deepEqual(drawSubPolicies(SEARCH_SPACE, 3, seededRandom(1)), a);
+  const many = drawSubPolicies(SEARCH_SPACE.slice(0, 2), 20, seededRandom(2));
+  assert.equal(new Set(many).size, 2, "with replacement: a small space repeats");
 });
 
-test("selection keeps the union of the top N trials that beat the baseline", () => {
-  const sub = (i: number) => AUTOAUGMENT_CIFAR10[i] as SubPolicy;
+test("selection: the top N trials that beat the baseline, best first, one sub-policy per sequence of operations", () => {
+  const sub = (i: number) => SEARCH_SPACE[i] as SubPolicy;
   const trial = (i: number, score: number, subs: SubPolicy[]) => ({ trial: i, subPolicies: subs, score, baseline: 0.9, kept: score > 0.9 });
   const trials = [trial(0, 0.95, [sub(0), sub(1)]), trial(1, 0.85, [sub(2)]), trial(2, 0.97, [sub(1), sub(3)]), trial(3, 0.91, [sub(4)])];
   assert.deepEqual(selectPolicy(trials, 2), [sub(1), sub(3), sub(0)]);
   assert.equal(selectPolicy(trials, 5).length, 4, "the losing trial's sub-policy is left out");
   assert.deepEqual(selectPolicy([trial(0, 0.5, [sub(0)])], 5), []);
+  // exp0_1's second and exp0_2's second are both TranslateY_TranslateY: the better trial's stays
+  const sameOperations = [trial(0, 0.93, [sub(11)]), trial(1, 0.96, [sub(6)])];
+  assert.deepEqual(sub(6).map(([op]) => op), sub(11).map(([op]) => op));
+  assert.notDeepEqual(sub(6), sub(11));
+  assert.deepEqual(selectPolicy(sameOperations, 5), [sub(6)]);
 });

@@ -9,7 +9,7 @@
 import type { Policy, SubPolicy } from "@autoclint/api";
 import { seededRandom, shuffled, type Random } from "../autoclint/random";
 import type { AugmentationSearch, PolicyTrial, SearchContext, SearchOutcome } from "./search";
-import { AUTOAUGMENT_CIFAR10 } from "./search-space";
+import { SEARCH_SPACE } from "./search-space";
 
 export interface SearchParameters {
   /** C: sub-policies drawn per trial. */
@@ -45,20 +45,30 @@ export function searchTrigger(
   return { search: true };
 }
 
-/** C distinct sub-policies drawn at random from S. */
+/** C sub-policies drawn uniformly from S, with replacement (as the original's np.random.choice). */
 export function drawSubPolicies(space: Policy, count: number, random: Random): Policy {
-  return shuffled(space, random).slice(0, Math.min(count, space.length));
+  return Array.from({ length: count }, () => space[Math.floor(random() * space.length)]!);
 }
 
-/** The union of the sub-policies of the top `keep` trials that beat the baseline. */
+/**
+ * The sub-policies of the top `keep` trials that beat the baseline, best first, without
+ * duplicates. As the original's `remove_duplicates`, sub-policies with the same sequence of
+ * operations count as one (the first, from the better trial, stays), whatever their probabilities
+ * and levels.
+ */
 export function selectPolicy(trials: readonly PolicyTrial[], keep: number): Policy {
   const best = trials.filter((t) => t.kept).sort((a, b) => b.score - a.score).slice(0, keep);
   const union = new Map<string, SubPolicy>();
-  for (const trial of best) for (const sub of trial.subPolicies) union.set(JSON.stringify(sub), sub);
+  for (const trial of best) {
+    for (const sub of trial.subPolicies) {
+      const operations = sub.map(([op]) => op).join("_");
+      if (!union.has(operations)) union.set(operations, sub);
+    }
+  }
   return [...union.values()];
 }
 
-export function fastAutoAugmentLight(parameters: SearchParameters = DEFAULT_SEARCH, space: Policy = AUTOAUGMENT_CIFAR10): AugmentationSearch {
+export function fastAutoAugmentLight(parameters: SearchParameters = DEFAULT_SEARCH, space: Policy = SEARCH_SPACE): AugmentationSearch {
   let done = false;
   let summary = "search not triggered yet";
   let lastSkip = "";
@@ -105,10 +115,10 @@ export function fastAutoAugmentLight(parameters: SearchParameters = DEFAULT_SEAR
 }
 
 /**
- * The ablation's control: as many sub-policies as the search would keep, drawn at random with no
- * valid check, switched on by the same trigger.
+ * The ablation's control: as many distinct sub-policies as the search could keep (C x N), drawn at
+ * random with no valid check, switched on by the same trigger.
  */
-export function randomAugmentation(parameters: SearchParameters = DEFAULT_SEARCH, space: Policy = AUTOAUGMENT_CIFAR10): AugmentationSearch {
+export function randomAugmentation(parameters: SearchParameters = DEFAULT_SEARCH, space: Policy = SEARCH_SPACE): AugmentationSearch {
   let done = false;
   let summary = "random augmentation not triggered yet";
   return {
@@ -122,7 +132,7 @@ export function randomAugmentation(parameters: SearchParameters = DEFAULT_SEARCH
         return Promise.resolve(undefined);
       }
       done = true;
-      const policy = drawSubPolicies(space, parameters.subPolicies * parameters.keep, seededRandom(context.seed + 2));
+      const policy = shuffled(space, seededRandom(context.seed + 2)).slice(0, parameters.subPolicies * parameters.keep);
       summary = `random augmentation: ${policy.length} sub-policies drawn without a valid check`;
       context.log(summary);
       return Promise.resolve({ policy, lrFactor: RETRAIN_LR_FACTOR, detail: summary });

@@ -3,7 +3,7 @@ import { DEFAULT_SEARCH, fastAutoAugmentLight, randomAugmentation, type SearchPa
 import { noAugmentation } from "./none";
 
 export type { AugmentationSearch, PolicyTrial, SearchContext, SearchOutcome } from "./search";
-export { AUTOAUGMENT_CIFAR10 } from "./search-space";
+export { SEARCH_SPACE } from "./search-space";
 
 export type StrategyName = "none" | "random" | "fast-autoaugment-light";
 

@@ -1,6 +1,7 @@
-// Pins each augmentation op of the torch worker against an independent computation written here in
-// TS from PIL's definitions (what the reference AutoAugment / Fast AutoAugment code runs), on small
-// fixed images. Magnitudes follow DESIGN.md: m in 0..9 linearly onto the op's range.
+// Pins each augmentation op of the torch worker, at levels 0, 5 and 9, against an independent
+// computation written here in TS: magnitudes by the original AutoCLINT's rules (AutoAugment's,
+// skeleton/data/augmentations.py), pixels by PIL's definitions (what the original runs), on small
+// fixed images.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Operation } from "@autoclint/api";
@@ -29,8 +30,22 @@ function map(img: Image, f: (v: number, y: number, x: number, ch: number) => num
   return image(img.h, img.w, img.c, (y, x, ch) => f(at(img, y, x, ch), y, x, ch));
 }
 
-/** DESIGN.md's magnitude table, restated: value = low + (high - low) * (m / 9). */
-const value = (low: number, high: number, m: number) => low + (high - low) * (m / 9);
+// ---- the original's level -> magnitude rules, restated ------------------------------------------
+
+const LEVELS = [0, 5, 9] as const;
+/** AutoAugment's float_parameter: a level on a scale of 10. */
+const float = (level: number, max: number) => (level * max) / 10;
+/** The original passes each value through a fraction of the op's range and back. */
+const viaRange = (v: number, low: number, high: number) => ((v - low) / (high - low)) * (high - low) + low;
+const magnitude = {
+  shear: (l: number) => viaRange(float(l, 0.3), -0.3, 0.3),
+  translate: (l: number) => viaRange(l, 0, 10),
+  rotate: (l: number) => viaRange(Math.trunc(float(l, 30)), -30, 30),
+  solarize: (l: number) => viaRange(256 - Math.trunc(float(l, 256)), 0, 256),
+  posterize: (l: number) => Math.trunc(viaRange(4 - Math.trunc(float(l, 4)), 0, 4)),
+  enhance: (l: number) => viaRange(float(l, 1.8) + 0.1, 0.1, 1.9),
+  cutout: (l: number) => viaRange(Math.trunc(float(l, 20)), 0, 20),
+};
 
 // ---- PIL, restated ---------------------------------------------------------------------------
 
@@ -137,77 +152,73 @@ void describe("augmentation ops of the torch worker, pinned to PIL's definitions
   const gradient = image(6, 7, 3, (y, x, ch) => (37 * y + 23 * x + 91 * ch + 11 * x * y) % 256);
   const lit = (h: number, w: number, py: number, px: number) => image(h, w, 1, (y, x) => (y === py && x === px ? 255 : 0));
 
-  void test("Invert: 255 - v", async () => {
-    const img = image(1, 6, 1, (_, x) => [0, 1, 127, 128, 254, 255][x]!);
-    assert.deepEqual((await apply("Invert", 0, img))[0]!.data, [255, 254, 128, 127, 1, 0]);
-  });
-
-  void test("Solarize: pixels >= 256 m / 9 are inverted", async () => {
-    const img = image(1, 5, 1, (_, x) => [0, 127, 128, 200, 255][x]!);
-    assert.deepEqual((await apply("Solarize", 4.5, img))[0]!.data, [0, 127, 127, 55, 0]);
-    assert.deepEqual((await apply("Solarize", 0, img))[0]!.data, [255, 128, 127, 55, 0]);
-    assert.deepEqual((await apply("Solarize", 9, img))[0]!.data, img.data);
-  });
-
-  void test("Posterize: keeps int(4 + 4 m / 9) bits", async () => {
-    const img = image(1, 3, 1, (_, x) => [183, 255, 7][x]!);
-    assert.deepEqual((await apply("Posterize", 0, img))[0]!.data, [176, 240, 0]);
-    assert.deepEqual((await apply("Posterize", 5, img))[0]!.data, [180, 252, 4]);
-    assert.deepEqual((await apply("Posterize", 9, img))[0]!.data, img.data);
-  });
-
-  void test("AutoContrast: each channel stretched from [min, max] to [0, 255]", async () => {
-    const img = image(4, 5, 3, (y, x, ch) => (ch === 2 ? 90 : 50 + ((y * 5 + x) * (ch + 3)) % 101));
-    const expected = map(img, (v, _y, _x, ch) => {
-      const values = channel(img, ch);
-      const lo = Math.min(...values);
-      const hi = Math.max(...values);
-      if (hi <= lo) return v;
-      const scale = 255 / (hi - lo);
-      return Math.min(255, Math.max(0, Math.trunc(v * scale + -lo * scale)));
-    });
-    assert.deepEqual((await apply("AutoContrast", 0, img))[0]!.data, expected.data);
-  });
-
-  void test("Equalize: a known histogram", async () => {
-    const img = image(32, 32, 1, (y) => [0, 64, 128, 255][Math.floor(y / 8)]!);
-    const out = (await apply("Equalize", 0, img))[0]!;
-    // step = (1024 - 256) // 255 = 3; lut[i] = (1 + pixels below i) // 3
-    assert.deepEqual(out, map(img, (v) => ({ 0: 0, 64: 85, 128: 171, 255: 255 })[v]!));
-  });
-
-  void test("Equalize: per channel, PIL's lookup table", async () => {
-    const img = image(24, 24, 3, (y, x, ch) => (ch === 1 ? 77 : Math.floor((((y * 24 + x) * 7919 * (ch + 1)) % 1000) / 8) + 60));
-    const luts = [0, 1, 2].map((ch) => equalizeLut(channel(img, ch)));
-    assert.deepEqual((await apply("Equalize", 0, img))[0]!, map(img, (v, _y, _x, ch) => luts[ch]![v]!));
-  });
-
-  for (const [op, m] of [["Brightness", 9], ["Brightness", 2]] as const) {
-    void test(`${op} m=${m}: blend with black`, async () => {
-      const black = map(gradient, () => 0);
-      assert.deepEqual((await apply(op, m, gradient))[0]!, blend(black, gradient, value(0.1, 1.9, m)));
-    });
+  /** Every copy is the expected image; signed ops: the +v or the -v one, and over 16 copies both. */
+  async function assertOp(op: Operation, level: number, img: Image, expected: (sign: number) => Image) {
+    const plus = expected(1).data;
+    const minus = expected(-1).data;
+    if (JSON.stringify(plus) === JSON.stringify(minus)) {
+      for (const out of await apply(op, level, img, { copies: 4 })) assert.deepEqual(out.data, plus, `${op} level ${level}`);
+      return;
+    }
+    await assertSigned(op, level, img, expected);
   }
 
-  for (const m of [9, 1]) {
-    void test(`Contrast m=${m}: blend with the mean grey, int(mean + .5)`, async () => {
+  void test("the level rules: the magnitudes at levels 0, 5 and 9", () => {
+    const at3 = (f: (l: number) => number) => LEVELS.map((l) => +f(l).toFixed(12));
+    assert.deepEqual(at3(magnitude.shear), [0, 0.15, 0.27]);
+    assert.deepEqual(at3(magnitude.translate), [0, 5, 9]);
+    assert.deepEqual(at3(magnitude.rotate), [0, 15, 27]);
+    assert.deepEqual(at3(magnitude.solarize), [256, 128, 26]);
+    assert.deepEqual(at3(magnitude.posterize), [4, 2, 1]);
+    assert.deepEqual(at3(magnitude.enhance), [0.1, 1, 1.72]);
+    assert.deepEqual(at3(magnitude.cutout), [0, 10, 18]);
+  });
+
+  for (const level of LEVELS) {
+    void test(`level ${level}: Invert, AutoContrast, Equalize take no magnitude`, async () => {
+      const ramp = image(1, 6, 1, (_, x) => [0, 1, 127, 128, 254, 255][x]!);
+      await assertOp("Invert", level, ramp, () => map(ramp, (v) => 255 - v));
+      const img = image(4, 5, 3, (y, x, ch) => (ch === 2 ? 90 : 50 + ((y * 5 + x) * (ch + 3)) % 101));
+      await assertOp("AutoContrast", level, img, () =>
+        map(img, (v, _y, _x, ch) => {
+          const values = channel(img, ch);
+          const lo = Math.min(...values);
+          const hi = Math.max(...values);
+          if (hi <= lo) return v;
+          const scale = 255 / (hi - lo);
+          return Math.min(255, Math.max(0, Math.trunc(v * scale + -lo * scale)));
+        }),
+      );
+      const bands = image(32, 32, 1, (y) => [0, 64, 128, 255][Math.floor(y / 8)]!);
+      // step = (1024 - 256) // 255 = 3; lut[i] = (1 + pixels below i) // 3
+      await assertOp("Equalize", level, bands, () => map(bands, (v) => ({ 0: 0, 64: 85, 128: 171, 255: 255 })[v]!));
+      const noisy = image(24, 24, 3, (y, x, ch) => (ch === 1 ? 77 : Math.floor((((y * 24 + x) * 7919 * (ch + 1)) % 1000) / 8) + 60));
+      const luts = [0, 1, 2].map((ch) => equalizeLut(channel(noisy, ch)));
+      await assertOp("Equalize", level, noisy, () => map(noisy, (v, _y, _x, ch) => luts[ch]![v]!));
+    });
+
+    void test(`level ${level}: Solarize inverts pixels >= 256 - int(25.6 level)`, async () => {
+      const img = image(1, 6, 1, (_, x) => [0, 25, 26, 127, 128, 255][x]!);
+      const threshold = magnitude.solarize(level);
+      await assertOp("Solarize", level, img, () => map(img, (v) => (v < threshold ? v : 255 - v)));
+    });
+
+    void test(`level ${level}: Posterize keeps 4 - int(0.4 level) bits`, async () => {
+      const img = image(1, 4, 1, (_, x) => [183, 255, 7, 64][x]!);
+      const mask = 256 - 2 ** (8 - magnitude.posterize(level));
+      await assertOp("Posterize", level, img, () => map(img, (v) => v & mask));
+    });
+
+    void test(`level ${level}: Brightness, Contrast, Color, Sharpness blend by the factor 0.18 level + 0.1`, async () => {
+      const factor = magnitude.enhance(level);
+      await assertOp("Brightness", level, gradient, () => blend(map(gradient, () => 0), gradient, factor));
       let sum = 0;
       for (let y = 0; y < gradient.h; y++) for (let x = 0; x < gradient.w; x++) sum += luma(gradient, y, x);
       const mean = Math.trunc(sum / (gradient.h * gradient.w) + 0.5);
-      const degenerate = map(gradient, () => mean);
-      assert.deepEqual((await apply("Contrast", m, gradient))[0]!, blend(degenerate, gradient, value(0.1, 1.9, m)));
-    });
-  }
-
-  void test("Color: blend with the image's own greyscale (RGB); identity on one channel", async () => {
-    const degenerate = map(gradient, (_v, y, x) => luma(gradient, y, x));
-    assert.deepEqual((await apply("Color", 8, gradient))[0]!, blend(degenerate, gradient, value(0.1, 1.9, 8)));
-    const grey = image(3, 3, 1, (y, x) => 30 * y + 7 * x);
-    assert.deepEqual((await apply("Color", 9, grey))[0]!, grey);
-  });
-
-  for (const m of [9, 0]) {
-    void test(`Sharpness m=${m}: blend with PIL's SMOOTH filter (rounded, border kept)`, async () => {
+      await assertOp("Contrast", level, gradient, () => blend(map(gradient, () => mean), gradient, factor));
+      await assertOp("Color", level, gradient, () => blend(map(gradient, (_v, y, x) => luma(gradient, y, x)), gradient, factor));
+      const grey = image(3, 3, 1, (y, x) => 30 * y + 7 * x);
+      await assertOp("Color", level, grey, () => grey);
       const kernel = [1, 1, 1, 1, 5, 1, 1, 1, 1];
       const smooth = map(gradient, (v, y, x, ch) => {
         if (y === 0 || x === 0 || y === gradient.h - 1 || x === gradient.w - 1) return v;
@@ -215,53 +226,68 @@ void describe("augmentation ops of the torch worker, pinned to PIL's definitions
         for (let k = 0; k < 9; k++) s += kernel[k]! * at(gradient, y + Math.floor(k / 3) - 1, x + (k % 3) - 1, ch);
         return Math.round(s / 13);
       });
-      assert.deepEqual((await apply("Sharpness", m, gradient))[0]!, blend(smooth, gradient, value(0.1, 1.9, m)));
+      await assertOp("Sharpness", level, gradient, () => blend(smooth, gradient, factor));
+    });
+
+    void test(`level ${level}: TranslateX/Y move by level pixels, either way`, async () => {
+      const img = lit(20, 20, 10, 10);
+      const d = magnitude.translate(level);
+      await assertOp("TranslateX", level, img, (s) => lit(20, 20, 10, 10 - d * s));
+      await assertOp("TranslateY", level, img, (s) => lit(20, 20, 10 - d * s, 10));
+      await assertOp("TranslateX", level, gradient, (s) => affine(gradient, [1, 0, s * d, 0, 1, 0]));
+    });
+
+    void test(`level ${level}: ShearX/Y by 0.03 level, PIL's affine nearest rule`, async () => {
+      const dot = lit(9, 9, 6, 4);
+      const v = magnitude.shear(level);
+      await assertOp("ShearX", level, dot, (s) => affine(dot, [1, s * v, 0, 0, 1, 0]));
+      await assertOp("ShearY", level, gradient, (s) => affine(gradient, [1, 0, 0, s * v, 1, 0]));
+      await assertOp("ShearX", level, gradient, (s) => affine(gradient, [1, s * v, 0, 0, 1, 0]));
+    });
+
+    void test(`level ${level}: Rotate by int(3 level) degrees counter-clockwise about the centre`, async () => {
+      const block = image(10, 10, 1, (y, x) => (y >= 1 && y <= 2 && x >= 4 && x <= 5 ? 255 : 0)); // above the centre
+      const degrees = magnitude.rotate(level);
+      await assertOp("Rotate", level, block, (s) => affine(block, rotateMatrix(block, s * degrees)));
+      await assertOp("Rotate", level, gradient, (s) => affine(gradient, rotateMatrix(gradient, s * degrees)));
+    });
+
+    void test(`level ${level}: Cutout fills one square of int(2 level) + 1 pixels a side with (125, 123, 114)`, async () => {
+      const flat = image(32, 32, 3, () => 200);
+      const side = magnitude.cutout(level) + 1; // PIL's rectangle includes both ends
+      const outs = await apply("Cutout", level, flat, { copies: 24, seed: 5 });
+      const areas = outs.map((out) => {
+        const holes: number[] = [];
+        for (let p = 0; p < 32 * 32; p++) {
+          const pixel = out.data.slice(p * 3, p * 3 + 3);
+          if (pixel.join() === "125,123,114") holes.push(p);
+          else assert.deepEqual(pixel, [200, 200, 200]);
+        }
+        const ys = holes.map((i) => Math.floor(i / 32));
+        const xs = holes.map((i) => i % 32);
+        const height = Math.max(...ys) - Math.min(...ys) + 1;
+        const width = Math.max(...xs) - Math.min(...xs) + 1;
+        assert.equal(holes.length, height * width, "the hole is one rectangle");
+        assert.ok(height <= side && width <= side);
+        return holes.length;
+      });
+      assert.ok(areas.includes(side * side), `areas ${areas.join(",")}: an unclipped hole is ${side}x${side}`);
     });
   }
+
+  void test("Cutout on a grey image fills with the colour's luma, 123", async () => {
+    const out = (await apply("Cutout", 0, image(5, 5, 1, () => 200)))[0]!;
+    assert.deepEqual(out.data.filter((v) => v !== 200), [123]);
+  });
 
   void test("FlipLR mirrors the columns", async () => {
     assert.deepEqual((await apply("FlipLR", 0, gradient))[0]!, map(gradient, (_v, y, x, ch) => at(gradient, y, gradient.w - 1 - x, ch)));
   });
 
-  void test("Cutout zeroes one square of side 0.2 m / 9 of the width, nothing else", async () => {
-    const flat = image(20, 20, 1, () => 200);
-    const outs = await apply("Cutout", 9, flat, { copies: 8, seed: 5 });
-    const areas = outs.map((out) => {
-      const holes = out.data.flatMap((v, i) => (v === 0 ? [i] : []));
-      assert.ok(out.data.every((v) => v === 0 || v === 200));
-      const ys = holes.map((i) => Math.floor(i / 20));
-      const xs = holes.map((i) => i % 20);
-      const height = Math.max(...ys) - Math.min(...ys) + 1;
-      const width = Math.max(...xs) - Math.min(...xs) + 1;
-      assert.equal(holes.length, height * width, "the hole is one rectangle");
-      assert.ok(height <= 4 && width <= 4);
-      return holes.length;
-    });
-    assert.ok(areas.includes(16), `areas ${areas.join(",")}: an unclipped hole is 4x4`);
-  });
-
-  void test("TranslateX/Y: a lit pixel moves by 0.45 m / 9 of the size, either way", async () => {
-    const img = lit(20, 20, 10, 10);
-    await assertSigned("TranslateX", 9, img, (s) => lit(20, 20, 10, 10 - 9 * s));
-    await assertSigned("TranslateY", 9, img, (s) => lit(20, 20, 10 - 9 * s, 10));
-    const wide = lit(10, 30, 4, 15); // 0.45 of 30 is 13.5: out(x) = in(floor(x + .5 +- 13.5))
-    await assertSigned("TranslateX", 9, wide, (s) => lit(10, 30, 4, s > 0 ? 1 : 28));
-  });
-
-  void test("ShearX/Y: PIL's affine nearest rule on a lit pixel and on a pattern", async () => {
-    const dot = lit(9, 9, 6, 4);
-    await assertSigned("ShearX", 9, dot, (s) => affine(dot, [1, s * 0.3, 0, 0, 1, 0]));
-    await assertSigned("ShearY", 6, gradient, (s) => affine(gradient, [1, 0, 0, s * value(0, 0.3, 6), 1, 0]));
-    await assertSigned("ShearX", 9, gradient, (s) => affine(gradient, [1, s * 0.3, 0, 0, 1, 0]));
-  });
-
-  void test("Rotate: 30 m / 9 degrees counter-clockwise about the centre", async () => {
-    const block = image(10, 10, 1, (y, x) => (y >= 1 && y <= 2 && x >= 4 && x <= 5 ? 255 : 0)); // above the centre
-    await assertSigned("Rotate", 9, block, (s) => affine(block, rotateMatrix(block, s * 30)));
+  void test("+30 degrees turns the top of the image to the left", () => {
+    const block = image(10, 10, 1, (y, x) => (y >= 1 && y <= 2 && x >= 4 && x <= 5 ? 255 : 0));
     const litColumns = (img: Image) => img.data.flatMap((v, i) => (v ? [i % img.w] : []));
-    const turned = affine(block, rotateMatrix(block, 30));
-    assert.deepEqual(litColumns(turned).sort(), [2, 3, 3, 3, 4], "+30 degrees turns the top to the left");
-    await assertSigned("Rotate", 5, gradient, (s) => affine(gradient, rotateMatrix(gradient, s * value(0, 30, 5))));
+    assert.deepEqual(litColumns(affine(block, rotateMatrix(block, 30))).sort(), [2, 3, 3, 3, 4]);
   });
 
   void test("probabilities: p = 0 never applies, p = 0.5 applies to some", async () => {
