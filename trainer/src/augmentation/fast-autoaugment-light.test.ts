@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { SubPolicy } from "@autoclint/api";
-import { seededRandom } from "../autoclint/random";
+import { seededRandom } from "../util/random";
 import { drawSubPolicies, searchTrigger, selectPolicy } from "./fast-autoaugment-light";
 import { SEARCH_SPACE } from "./search-space";
 

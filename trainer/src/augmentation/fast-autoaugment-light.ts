@@ -7,7 +7,7 @@
  * "in distribution"; random ones without this check hurt (the paper's ablation).
  */
 import type { Policy, SubPolicy } from "@autoclint/api";
-import { seededRandom, shuffled, type Random } from "../autoclint/random";
+import { seededRandom, shuffled, type Random } from "../util/random";
 import type { AugmentationSearch, PolicyTrial, SearchContext, SearchOutcome } from "./search";
 import { SEARCH_SPACE } from "./search-space";
 

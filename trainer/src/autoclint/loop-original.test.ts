@@ -9,7 +9,7 @@ import type { AugmentationSearch } from "../augmentation/search";
 import type { Engine, ImageTensor, TrainRequest } from "../engines/engine";
 import { TorchEngine } from "../engines/torch";
 import { runAutoClint, type LabeledTensor, type PreparedData } from "./loop";
-import { seededRandom } from "./random";
+import { seededRandom } from "../util/random";
 
 const SIZE = 8;
 const CLASSES = 3;

@@ -2,7 +2,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { AutoDLWriter, type AutoDLExample, type AutoDLWriteSummary, type SplitName } from "../autodl-writer";
-import { seededRandom, type Random } from "../../autoclint/random";
+import { seededRandom, type Random } from "../../util/random";
 
 export interface BuildOptions {
   /** The task folder to write: `<out>/<name>.data/{train,test}`, `<out>/<name>.solution`. */
