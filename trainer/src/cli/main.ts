@@ -1,8 +1,9 @@
 /**
  * `autoclint`: run AutoCLINT locally on an AutoClintRun manifest, score AutoDL predictions,
- * explore a dataset, build the dataset suite.
+ * explore a dataset, build the dataset suite, run or report a benchmark.
  */
 import { Command } from "commander";
+import { registerBenchCommands } from "./bench";
 import { registerDatasetCommands } from "./datasets";
 import { registerExploreCommand } from "./explore";
 import { registerRunCommand } from "./run";
@@ -17,6 +18,7 @@ registerRunCommand(program);
 registerScoreCommand(program);
 registerExploreCommand(program);
 registerDatasetCommands(program);
+registerBenchCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const err = error as Error;

@@ -1,0 +1,277 @@
+/**
+ * AutoClintBenchmark against a real control plane (hack/cluster-up.sh: etcd, kube-apiserver,
+ * scheduler, controller-manager, kwok GPU nodes: one node with 1 GPU, one with 2), with the
+ * operator as a child process under the chart's ServiceAccount and RBAC, and a real nats-server.
+ * kwok ends a trainer pod as soon as it runs, so runs succeed at once; their ALCs come from real
+ * trainer events the test publishes to JetStream, which the operator folds into each run's status.
+ *   node hack/run-tests.mjs e2e benchmark
+ * Skipped when .cluster/kubeconfig is missing or the API server does not answer.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions, Watch } from "@kubernetes/client-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
+import {
+  eventMessageId, eventSubject, GROUP, VERSION,
+  type AutoClintBenchmark, type AutoClintBenchmarkSpec, type AutoClintRun, type TrainerEvent,
+} from "@autoclint/api";
+import { freePort, startNatsServer, type TestNatsServer } from "@autoclint/operator/testing";
+import { renderChartTemplates } from "./operator-chart";
+import { eventually } from "./eventually";
+
+const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+const ADMIN_KUBECONFIG = process.env.KUBECONFIG_E2E ?? join(ROOT, ".cluster", "kubeconfig");
+const suffix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
+const NS = `acb-e2e-${suffix}`;
+const RELEASE = `acb-e2e-${suffix}`;
+const SA = `${RELEASE}-operator`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function clusterAnswers(): boolean {
+  if (!existsSync(ADMIN_KUBECONFIG)) return false;
+  return spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, "get", "--raw", "/readyz"], { stdio: "ignore", timeout: 10_000 }).status === 0;
+}
+
+function kubectl(args: string[], input?: string): string {
+  const result = spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, ...args], { input, encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`kubectl ${args.join(" ")}: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** The status of the 2 x 2 x 2 benchmark, checked against the numbers worked out by hand above. */
+function assertHandComputedLeaderboard(done: AutoClintBenchmark, alcs: Record<string, [number, number]>, nauc: (alc: number) => number): void {
+  const status = done.status!;
+  assert.deepEqual([status.total, status.finished, status.succeeded, status.failed], [8, 8, 8, 0]);
+  for (const cell of status.cells!) {
+    const want = alcs[`${cell.dataset}/${cell.variant}`]![cell.seed]!;
+    assert.equal(cell.alc, want, `${cell.run} ALC`);
+    assert.equal(cell.nauc, nauc(want), `${cell.run} NAUC`);
+    assert.equal(cell.generation, 1);
+  }
+  const board = status.leaderboard!;
+  assert.deepEqual(board.map((s) => [s.position, s.variant, s.averageRank]), [[1, "va", 1.25], [2, "vb", 1.75]]);
+  const score = (variant: string, dataset: string) => board.find((s) => s.variant === variant)!.datasets.find((d) => d.dataset === dataset)!;
+  assert.deepEqual([score("va", "d1").meanAlc, score("va", "d1").rank, score("va", "d1").runs], [0.6875, 1, 2]);
+  assert.deepEqual([score("vb", "d1").meanAlc, score("vb", "d1").rank], [0.4375, 2]);
+  assert.deepEqual([score("va", "d2").meanAlc, score("va", "d2").rank], [0.5, 1.5]);
+  assert.deepEqual([score("vb", "d2").meanAlc, score("vb", "d2").rank, score("vb", "d2").stdAlc], [0.5, 1.5, 0]);
+  assert.ok(Math.abs(score("va", "d1").stdAlc! - 0.125 / Math.SQRT2) < 1e-12);
+  assert.ok(Math.abs(score("va", "d2").stdAlc! - 0.5 / Math.SQRT2) < 1e-12);
+  assert.equal(status.leader, "va");
+  assert.equal(status.bestAlc, 0.6875);
+  assert.equal(status.observedGeneration, 1);
+}
+
+const skip = clusterAnswers() ? false : `no local control plane at ${ADMIN_KUBECONFIG} (run hack/cluster-up.sh)`;
+
+// kwok nodes carry this taint; the trainer pods tolerate it the way a user's would a GPU taint.
+const scheduling = { tolerations: [{ key: "kwok.x-k8s.io/node", operator: "Exists" as const, effect: "NoSchedule" as const }] };
+const url = (name: string) => ({ source: { url: `https://datasets.example/${name}.tar.gz` } });
+
+void describe("AutoClintBenchmark on a real control plane", { skip, concurrency: false }, () => {
+  const admin = new KubeConfig();
+  let custom: CustomObjectsApi;
+  let nats: TestNatsServer;
+  let connection: NatsConnection;
+  let js: JetStreamClient;
+  let operator: ChildProcess;
+  let operatorLog = "";
+  const operatorTail = () => `\noperator log:\n${operatorLog.slice(-3000)}`;
+
+  const object = (plural: string, name: string) => ({ group: GROUP, version: VERSION, namespace: NS, plural, name });
+  const getBenchmark = async (name: string) => (await custom.getNamespacedCustomObject(object("autoclintbenchmarks", name))) as AutoClintBenchmark;
+  const createBenchmark = async (name: string, spec: AutoClintBenchmarkSpec) =>
+    (await custom.createNamespacedCustomObject({
+      group: GROUP, version: VERSION, namespace: NS, plural: "autoclintbenchmarks",
+      body: { apiVersion: `${GROUP}/${VERSION}`, kind: "AutoClintBenchmark", metadata: { name, namespace: NS }, spec },
+    })) as AutoClintBenchmark;
+  const runsOf = async (benchmark: AutoClintBenchmark) =>
+    ((await custom.listNamespacedCustomObject({
+      group: GROUP, version: VERSION, namespace: NS, plural: "autoclintruns", labelSelector: `autoclint.io/benchmark-uid=${benchmark.metadata.uid!}`,
+    })) as { items: AutoClintRun[] }).items;
+  const benchmarkWhere = (name: string, what: string, ok: (b: AutoClintBenchmark) => boolean, ms = 90_000) =>
+    eventually(what, async () => {
+      const b = await getBenchmark(name);
+      return ok(b) ? b : undefined;
+    }, ms, operatorTail);
+
+  /** What the trainer of `run` would publish at its end: one test NAUC and its result. */
+  async function publishResult(run: AutoClintRun, alc: number, nauc: number): Promise<void> {
+    const identity = { namespace: NS, name: run.metadata.name, uid: run.metadata.uid!, attempt: 0 };
+    const base = { version: 1 as const, run: identity, wallTime: new Date().toISOString() };
+    const events: TrainerEvent[] = [
+      { ...base, type: "nauc", seq: 0, elapsedSeconds: 20, split: "test", nauc, epoch: 1, lr: 0.025, imagesPerSecond: 1000 },
+      { ...base, type: "result", seq: 1, elapsedSeconds: 30, alc, nauc, firstPredictionSeconds: 20, predictions: 1 },
+    ];
+    for (const event of events) {
+      await eventually("a stored publish", async () => (await js.publish(eventSubject(NS, run.metadata.name, event.type), JSON.stringify(event), { msgID: eventMessageId(event) })) ?? undefined, 20_000);
+    }
+  }
+
+  before(async () => {
+    admin.loadFromFile(ADMIN_KUBECONFIG);
+    custom = admin.makeApiClient(CustomObjectsApi);
+    kubectl(["apply", "--server-side", "--force-conflicts", "-f", join(ROOT, "crds")]);
+    kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/autoclintruns.autoclint.io", "crd/autoclintbenchmarks.autoclint.io"]);
+    kubectl(["create", "namespace", NS]);
+    kubectl(["apply", "-f", "-"], renderChartTemplates(ROOT, ["serviceaccount.yaml", "rbac.yaml"], { name: RELEASE, namespace: NS, serviceAccount: SA }));
+    const saKubeconfig = join(mkdtempSync(join(tmpdir(), "autoclint-e2e-")), "sa.kubeconfig");
+    const made = spawnSync(join(ROOT, "hack", "cluster-sa-kubeconfig.sh"), [NS, SA, saKubeconfig], { encoding: "utf8", env: { ...process.env, KUBECONFIG: ADMIN_KUBECONFIG } });
+    assert.equal(made.status, 0, made.stderr);
+    nats = await startNatsServer();
+    connection = await connect({ servers: nats.url });
+    js = jetstream(connection);
+    const httpPort = await freePort();
+    operator = spawn(process.execPath, ["--import", "tsx", join(ROOT, "operator", "src", "main.ts")], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: saKubeconfig,
+        AUTOCLINT_NATS_URL: nats.url, AUTOCLINT_WATCH_NAMESPACE: NS, AUTOCLINT_LEASE_NAMESPACE: NS,
+        AUTOCLINT_HTTP_PORT: String(httpPort), AUTOCLINT_ACTIVE_REQUEUE_SECONDS: "3", AUTOCLINT_TRAINER_IMAGE: "autoclint/trainer:e2e",
+        AUTOCLINT_DURABLE_CONSUMER: `e2e-${suffix}`, POD_NAME: `operator-${suffix}`, AUTOCLINT_LOG_LEVEL: "info",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    operator.stdout!.on("data", (c: Buffer) => (operatorLog += c.toString()));
+    operator.stderr!.on("data", (c: Buffer) => (operatorLog += c.toString()));
+    const metricsUrl = `http://127.0.0.1:${httpPort}`;
+    const leading = async () => (await (await fetch(`${metricsUrl}/metrics`)).text()).includes("autoclint_operator_leader 1");
+    await eventually("the operator to be ready and leading", async () => ((await fetch(`${metricsUrl}/readyz`)).ok && (await leading()) ? true : undefined), 60_000, operatorTail);
+  });
+
+  after(async () => {
+    await connection?.close();
+    if (operator && operator.exitCode === null) {
+      const exited = new Promise((r) => operator.once("exit", r));
+      operator.kill("SIGTERM");
+      await Promise.race([exited, sleep(20_000)]);
+    }
+    if (process.env.E2E_OPERATOR_LOG) process.stderr.write(operatorLog);
+    await nats?.dispose();
+    spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, "delete", "namespace", NS, "--wait=false"], { stdio: "ignore" });
+    spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, "delete", "clusterrole,clusterrolebinding", `${RELEASE}-operator`], { stdio: "ignore" });
+  });
+
+  void test("2 datasets x 2 variants x 2 seeds: 8 runs, never more than parallelism unfinished, and the leaderboard of a hand computation", async () => {
+    // ALC per (dataset, variant) and seed, all exact in binary so equality is exact.
+    const alcs: Record<string, [number, number]> = {
+      "d1/va": [0.75, 0.625], // mean 0.6875, std 0.125 / sqrt(2)
+      "d1/vb": [0.5, 0.375], //  mean 0.4375, std 0.125 / sqrt(2)     -> d1: va 1, vb 2
+      "d2/va": [0.25, 0.75], //  mean 0.5,    std 0.5 / sqrt(2)
+      "d2/vb": [0.5, 0.5], //    mean 0.5,    std 0                   -> d2: a tie, both 1.5
+    }; //                                                             -> average: va 1.25, vb 1.75
+    const nauc = (alc: number) => alc + 0.125;
+    const parallelism = 3;
+
+    // Every run of the namespace as the API server stores it, in order: the unfinished count
+    // after each event is what the cluster held at that moment.
+    const phases = new Map<string, string>();
+    let maxUnfinished = 0;
+    const published: Promise<void>[] = [];
+    const watch = await new Watch(admin).watch(`/apis/${GROUP}/${VERSION}/namespaces/${NS}/autoclintruns`, {}, (type: string, run: AutoClintRun) => {
+      if (type === "DELETED") phases.delete(run.metadata.name);
+      else phases.set(run.metadata.name, run.status?.phase ?? "");
+      maxUnfinished = Math.max(maxUnfinished, [...phases.values()].filter((p) => p !== "Succeeded" && p !== "Failed").length);
+      if (type === "ADDED") {
+        const { "autoclint.io/dataset": dataset, "autoclint.io/variant": variant, "autoclint.io/seed": seed } = run.metadata.annotations ?? {};
+        const alc = alcs[`${dataset}/${variant}`]?.[Number(seed)];
+        if (alc !== undefined) published.push(publishResult(run, alc, nauc(alc)));
+      }
+    }, () => undefined);
+    try {
+      const created = await createBenchmark("matrix", {
+        datasets: [{ name: "d1", dataset: url("d1") }, { name: "d2", dataset: url("d2") }],
+        variants: [{ name: "va" }, { name: "vb", model: { tau: 2 } }],
+        seeds: [0, 1],
+        template: { timeBudgetSeconds: 60, resources: { gpu: 1 }, scheduling },
+        parallelism,
+      });
+      const done = await benchmarkWhere("matrix", "the benchmark to succeed with every cell scored", (b) =>
+        b.status?.phase === "Succeeded" && (b.status.cells ?? []).every((c) => c.alc !== undefined && c.nauc !== undefined), 180_000);
+      await Promise.all(published);
+      const runs = await runsOf(created);
+      assert.equal(runs.length, 8, "8 runs");
+      assert.ok(maxUnfinished >= 1 && maxUnfinished <= parallelism, `at most ${parallelism} unfinished runs at once, saw ${maxUnfinished}`);
+      process.stdout.write(`# most unfinished runs at once: ${maxUnfinished} (parallelism ${parallelism})\n`);
+      // Each run is the cell it says it is: spec from template + variant, seed from the axis.
+      for (const run of runs) {
+        const a = run.metadata.annotations!;
+        assert.equal(run.spec.seed, Number(a["autoclint.io/seed"]));
+        assert.equal(run.spec.model?.tau, a["autoclint.io/variant"] === "vb" ? 2 : undefined);
+        assert.equal(run.spec.timeBudgetSeconds, 60);
+        assert.ok(run.metadata.ownerReferences?.some((o) => o.kind === "AutoClintBenchmark" && o.uid === created.metadata.uid && o.controller));
+      }
+
+      assertHandComputedLeaderboard(done, alcs, nauc);
+      // The printer columns read the same status.
+      assert.match(kubectl(["get", "acb", "matrix", "-n", NS]), /matrix\s+Succeeded\s+8\s+0\s+8\s+va\s+0\.6875/);
+    } finally {
+      watch.abort();
+    }
+  });
+
+  void test("a benchmark with one failing cell ends PartiallyFailed, naming it", async () => {
+    const created = await createBenchmark("one-fails", {
+      // The operator cannot read a .zip (SpecValid=False): that cell's run fails without a Job.
+      datasets: [{ name: "good", dataset: url("good") }, { name: "zipped", dataset: { format: "idx", source: { url: "https://datasets.example/fmnist.zip" } } }],
+      variants: [{ name: "v" }],
+      template: { timeBudgetSeconds: 60, resources: { gpu: 1 }, scheduling },
+    });
+    const done = await benchmarkWhere("one-fails", "a finished phase", (b) => ["Succeeded", "PartiallyFailed", "Failed"].includes(b.status?.phase ?? ""));
+    const status = done.status!;
+    assert.equal(status.phase, "PartiallyFailed");
+    const failed = status.cells!.find((c) => c.dataset === "zipped")!;
+    assert.equal(failed.phase, "Failed");
+    assert.match(status.message!, new RegExp(`1 failed: ${failed.run} \\(zipped x v, seed 0`));
+    assert.match(failed.message ?? "", /\.tar/, "the run's own reason travels into the cell");
+    assert.equal(status.cells!.find((c) => c.dataset === "good")!.phase, "Succeeded");
+    assert.equal((await runsOf(created)).length, 2);
+  });
+
+  void test("a template edit keeps the old cells, labelled with their generation, and creates the new ones", async () => {
+    const created = await createBenchmark("edited", {
+      datasets: [{ name: "d", dataset: url("d") }],
+      variants: [{ name: "v1" }, { name: "v2" }],
+      template: { timeBudgetSeconds: 60, resources: { gpu: 1 }, scheduling },
+    });
+    const first = await benchmarkWhere("edited", "generation 1 to succeed", (b) => b.status?.phase === "Succeeded");
+    const oldNames = first.status!.cells!.map((c) => c.run).sort();
+    await custom.patchNamespacedCustomObject(
+      { ...object("autoclintbenchmarks", "edited"), body: [{ op: "replace", path: "/spec/template/timeBudgetSeconds", value: 90 }] },
+      setHeaderOptions("Content-Type", PatchStrategy.JsonPatch),
+    );
+    const second = await benchmarkWhere("edited", "generation 2 to succeed", (b) =>
+      b.status?.observedGeneration === 2 && b.status.phase === "Succeeded" && (b.status.cells ?? []).every((c) => c.generation === 2));
+    const status = second.status!;
+    const newNames = status.cells!.map((c) => c.run).sort();
+    assert.equal(newNames.filter((n) => oldNames.includes(n)).length, 0, "new cells, new runs");
+    assert.deepEqual(status.previousCells!.map((c) => c.run).sort(), oldNames, "the old runs are kept and listed");
+    assert.ok(status.previousCells!.every((c) => c.generation === 1 && c.phase === "Succeeded"));
+    const runs = await runsOf(created);
+    assert.equal(runs.length, 4);
+    assert.deepEqual(runs.filter((r) => oldNames.includes(r.metadata.name)).map((r) => r.spec.timeBudgetSeconds), [60, 60]);
+    assert.deepEqual(runs.filter((r) => newNames.includes(r.metadata.name)).map((r) => r.spec.timeBudgetSeconds), [90, 90]);
+  });
+
+  void test("maxGpus caps the GPUs the unfinished runs request in all", async () => {
+    // 16 GPUs fit no kwok node, so these runs wait in Scheduling: only the cap limits how many exist.
+    const created = await createBenchmark("gpu-cap", {
+      datasets: [{ name: "d", dataset: url("d") }],
+      variants: [{ name: "v" }],
+      seeds: [0, 1, 2, 3],
+      template: { timeBudgetSeconds: 60, resources: { gpu: 16 }, scheduling },
+      maxGpus: 40,
+    });
+    const running = await benchmarkWhere("gpu-cap", "two runs in flight", (b) => b.status?.active === 2);
+    await sleep(5000); // several reconciles later
+    assert.equal((await runsOf(created)).length, 2, "2 x 16 GPUs fit within 40, a third would not");
+    assert.equal(running.status!.phase, "Running");
+    assert.equal((await getBenchmark("gpu-cap")).status!.active, 2);
+  });
+});
