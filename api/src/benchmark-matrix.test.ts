@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { AutoClintBenchmarkSpec } from "./benchmark";
+import { Value } from "@sinclair/typebox/value";
+import { AutoClintBenchmarkSpec } from "./benchmark";
 import { benchmarkCells, canonicalJson, mergeSpec } from "./benchmark-matrix";
 
 const source = (name: string) => ({ source: { url: `https://data.example/${name}.tar` } });
@@ -71,4 +72,14 @@ void test("long names are cut to 63 characters and stay unique", () => {
 void test("mergeSpec merges objects key by key and replaces arrays and scalars", () => {
   assert.deepEqual(mergeSpec({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3] }, d: undefined, e: 2 }), { a: { b: 1, c: [3] }, d: 1, e: 2 });
   assert.equal(canonicalJson({ b: 1, a: { d: undefined, c: 2 } }), '{"a":{"c":2},"b":1}');
+});
+
+void test("schema defaults never land in template or variants, where they would override the template", () => {
+  const written = { ...spec(), variants: [{ name: "w", model: { weights: "/other.pth" } }] };
+  const defaulted = Value.Default(AutoClintBenchmarkSpec, structuredClone(written)) as AutoClintBenchmarkSpec;
+  assert.deepEqual(defaulted.variants, written.variants);
+  assert.deepEqual(defaulted.template, written.template);
+  const [cell] = benchmarkCells("bench", defaulted);
+  assert.equal(cell!.spec.timeBudgetSeconds, 300);
+  assert.deepEqual(cell!.spec.model, { weights: "/other.pth" });
 });

@@ -3,7 +3,7 @@
  * a leaderboard in status ranked the way the AutoDL challenge ranked its participants: by the
  * average over datasets of each variant's rank by ALC.
  */
-import { Type, type Static } from "@sinclair/typebox";
+import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { Conditions, ObjectMeta } from "./kube";
 import { AutoClintRunSpec, Dataset, RunPhaseSchema } from "./run";
 
@@ -15,8 +15,26 @@ export const BenchmarkDataset = Type.Object({
 });
 export type BenchmarkDataset = Static<typeof BenchmarkDataset>;
 
+/**
+ * A copy of a schema with no `default` anywhere. Template and variants are partial run specs that
+ * merge in layers: a default filled into a variant by the API server (timeBudgetSeconds: 1200,
+ * model.tau: 8) would override what the template set. Each run gets the defaults when it is created.
+ */
+export function withoutDefaults<T extends TSchema>(schema: T): T {
+  const strip = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(strip);
+    if (typeof value !== "object" || value === null) return value;
+    const out: Record<string | symbol, unknown> = {};
+    for (const key of Reflect.ownKeys(value)) {
+      if (key !== "default") out[key] = strip((value as Record<string | symbol, unknown>)[key]);
+    }
+    return out;
+  };
+  return strip(schema) as T;
+}
+
 /** Run spec fields a benchmark may set: everything but the dataset (a matrix axis) and the seed (another). */
-const SharedRunFields = Type.Partial(Type.Omit(AutoClintRunSpec, ["dataset", "seed"]));
+const SharedRunFields = withoutDefaults(Type.Partial(Type.Omit(AutoClintRunSpec, ["dataset", "seed"])));
 
 export const BenchmarkVariant = Type.Composite(
   [
@@ -28,7 +46,7 @@ export const BenchmarkVariant = Type.Composite(
 export type BenchmarkVariant = Static<typeof BenchmarkVariant>;
 
 /** What every run of the benchmark shares: the run spec less its dataset and seed. */
-export const BenchmarkTemplate = Type.Partial(Type.Omit(AutoClintRunSpec, ["dataset", "seed"]), {
+export const BenchmarkTemplate = Type.Partial(SharedRunFields, {
   description: "Run spec fields shared by every run (budget, resources, scheduling, retries, image). Editing it starts a new generation of runs.",
 });
 export type BenchmarkTemplate = Static<typeof BenchmarkTemplate>;

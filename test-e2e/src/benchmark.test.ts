@@ -118,7 +118,8 @@ void describe("AutoClintBenchmark on a real control plane", { skip, concurrency:
     admin.loadFromFile(ADMIN_KUBECONFIG);
     custom = admin.makeApiClient(CustomObjectsApi);
     kubectl(["apply", "--server-side", "--force-conflicts", "-f", join(ROOT, "crds")]);
-    kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/autoclintruns.autoclint.io", "crd/autoclintbenchmarks.autoclint.io"]);
+    // A CRD just created has no conditions yet, which kubectl wait reports as an error: poll.
+    await eventually("the CRDs to be established", () => kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/autoclintruns.autoclint.io", "crd/autoclintbenchmarks.autoclint.io"]), 60_000);
     kubectl(["create", "namespace", NS]);
     kubectl(["apply", "-f", "-"], renderChartTemplates(ROOT, ["serviceaccount.yaml", "rbac.yaml"], { name: RELEASE, namespace: NS, serviceAccount: SA }));
     const saKubeconfig = join(mkdtempSync(join(tmpdir(), "autoclint-e2e-")), "sa.kubeconfig");
