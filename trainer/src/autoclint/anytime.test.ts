@@ -36,3 +36,10 @@ test("the last chance before the budget is taken inside the gap", () => {
   assert.equal(decision.predict, true);
   assert.match(decision.reason, /last chance/);
 });
+
+test("a standing (quick) prediction is replaced only by a better valid score, with no gap to wait", () => {
+  const first = { ...base, predictionsMade: 0, lastPredictionAt: undefined, trainingSeconds: 30, now: 31 };
+  assert.equal(decidePrediction({ ...first, bestValid: 0.9, lastPredictedValid: 0.92 }).predict, false, "worse than the standing one");
+  assert.equal(decidePrediction({ ...first, bestValid: 0.921, lastPredictedValid: 0.92 }).predict, false, "within the noise");
+  assert.equal(decidePrediction({ ...first, bestValid: 0.93, lastPredictedValid: 0.92 }).predict, true);
+});

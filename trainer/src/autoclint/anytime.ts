@@ -11,11 +11,15 @@ export interface AnytimeInput {
   budget: number;
   /** Estimated seconds for one test prediction (measured after the first). */
   predictSeconds: number;
+  /** Network predictions made so far, and when the last one was written. */
   predictionsMade: number;
   /** Seconds spent training so far. */
   trainingSeconds: number;
   lastPredictionAt?: number;
-  /** Best valid NAUC so far, and the valid NAUC of the checkpoint last predicted with. */
+  /**
+   * Best valid NAUC so far, and the valid NAUC of the prediction that stands now: the network's
+   * last one, or before it the quick model's.
+   */
   bestValid: number;
   lastPredictedValid?: number;
 }
@@ -47,14 +51,16 @@ export function latestPredictionStart(budget: number, predictSeconds: number): n
 export function decidePrediction(input: AnytimeInput): AnytimeDecision {
   const latestStart = latestPredictionStart(input.budget, input.predictSeconds);
   if (input.now > latestStart) return { predict: false, reason: "a prediction now could end after the budget" };
+  const gain = input.bestValid - (input.lastPredictedValid ?? -Infinity);
   if (input.predictionsMade === 0 || input.lastPredictionAt === undefined) {
+    // AutoDL scores the latest prediction: one worse than the standing quick one lowers the curve.
+    if (gain < MIN_VALID_GAIN) return { predict: false, reason: "the standing prediction scores better on valid" };
     const firstAfter = Math.min(FIRST_PREDICTION_TRAINING_IN_COSTS * input.predictSeconds, Math.max(0, latestStart - input.now));
     if (input.trainingSeconds < firstAfter && input.now + firstAfter - input.trainingSeconds < latestStart) {
       return { predict: false, reason: "training a little more before the first prediction" };
     }
     return { predict: true, reason: "first prediction" };
   }
-  const gain = input.bestValid - (input.lastPredictedValid ?? -Infinity);
   if (gain < MIN_VALID_GAIN) return { predict: false, reason: "valid score has not improved" };
   const gap = Math.max(GAP_IN_PREDICTION_COSTS * input.predictSeconds, GAP_GROWTH * input.lastPredictionAt);
   const sinceLast = input.now - input.lastPredictionAt;

@@ -5,11 +5,12 @@
  * look after every epoch. The clock, the engine, the events and the test-prediction sink are
  * injected: the loop never sees test labels, and never lets a prediction cross the budget.
  */
-import { nauc, type Policy } from "@autoclint/api";
+import type { Policy } from "@autoclint/api";
 import { testTimeFlip, withRandomFlip } from "../augmentation/flips";
 import type { AugmentationSearch, PolicyTrial } from "../augmentation/search";
 import type { Engine, ImageTensor, Predictions } from "../engines/engine";
 import { decidePrediction, latestPredictionStart } from "./anytime";
+import { flatNauc } from "./flat-nauc";
 import {
   advance,
   afterEpoch,
@@ -52,6 +53,11 @@ export interface LoopConfig {
   tau: number;
   seed: number;
   weightsPath?: string;
+  /**
+   * A test prediction already made before the loop (the quick model's), with its valid NAUC:
+   * the network's predictions replace it only once its best valid score beats that one.
+   */
+  standing?: { record: TestPredictionRecord; validScore: number };
 }
 
 export interface TestPredictionRecord {
@@ -94,18 +100,6 @@ export interface LoopSummary {
   stopReason: string;
 }
 
-/** NAUC of prediction rows against a 0/1 label matrix, both flat and row-major. */
-export function flatNauc(labels: Float32Array, scores: Float32Array, classes: number, offset = 0): number {
-  const rows = labels.length / classes;
-  const solution: number[][] = [];
-  const prediction: number[][] = [];
-  for (let i = 0; i < rows; i++) {
-    solution.push(Array.from(labels.subarray(i * classes, (i + 1) * classes)));
-    prediction.push(Array.from(scores.subarray(offset + i * classes, offset + (i + 1) * classes)));
-  }
-  return nauc(solution, prediction);
-}
-
 export async function runAutoClint(data: PreparedData, config: LoopConfig, deps: LoopDeps): Promise<LoopSummary> {
   const { engine } = deps;
 
@@ -136,10 +130,12 @@ export async function runAutoClint(data: PreparedData, config: LoopConfig, deps:
   let trainImages = 0;
   let trainSeconds = 0;
   let bestValid = -Infinity;
-  let lastPredictedValid: number | undefined;
+  let lastPredictedValid: number | undefined = config.standing?.validScore;
+  // Network predictions only: the standing one cost the network no time, so it sets no gap.
+  const networkPredictions: TestPredictionRecord[] = [];
   let cutsSeen = 0;
   let predictSeconds = data.test.shape[0] / ASSUMED_PREDICT_IMAGES_PER_SECOND;
-  const predictions: TestPredictionRecord[] = [];
+  const predictions: TestPredictionRecord[] = config.standing ? [config.standing.record] : [];
   const imagesPerSecond = () => (trainSeconds > 0 ? trainImages / trainSeconds : 0);
   let stopReason = "budget";
 
@@ -175,7 +171,7 @@ export async function runAutoClint(data: PreparedData, config: LoopConfig, deps:
       const valid = await engine.predict({ split: "valid" });
       const validScore = flatNauc(data.valid.labels, valid.scores, data.classes);
       // Until a test prediction is timed, the valid one is the best guide to its cost.
-      if (predictions.length === 0) predictSeconds = (valid.seconds * data.test.shape[0]) / Math.max(1, valid.rows);
+      if (networkPredictions.length === 0) predictSeconds = (valid.seconds * data.test.shape[0]) / Math.max(1, valid.rows);
       const epoch = totalSteps / STEPS_PER_EPOCH;
       deps.onValid({ nauc: validScore, epoch, lr, imagesPerSecond: imagesPerSecond() });
       if (validScore > bestValid) {
@@ -188,18 +184,20 @@ export async function runAutoClint(data: PreparedData, config: LoopConfig, deps:
         now: deps.now(),
         budget: config.budget,
         predictSeconds,
-        predictionsMade: predictions.length,
+        predictionsMade: networkPredictions.length,
         trainingSeconds: trainSeconds,
-        lastPredictionAt: predictions.at(-1)?.at,
+        lastPredictionAt: networkPredictions.at(-1)?.at,
         bestValid,
         lastPredictedValid,
       });
       if (decision.predict) {
-        const flip = testTimeFlip(predictions.length);
+        // The original's rule counts the network's own predictions, not the quick model's.
+        const flip = testTimeFlip(networkPredictions.length);
         const test = await engine.predict({ split: "test", checkpoint: BEST_CHECKPOINT, flip });
         predictSeconds = Math.max(test.seconds, 0.05);
         const record = await deps.onTestPrediction(test);
         predictions.push(record);
+        networkPredictions.push(record);
         lastPredictedValid = bestValid;
         deps.onTest({ ...record, epoch, lr, imagesPerSecond: imagesPerSecond() });
         deps.log(`prediction ${record.index} at ${record.at.toFixed(1)} s (${decision.reason})`);

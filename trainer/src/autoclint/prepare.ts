@@ -47,6 +47,26 @@ export interface PrepareProgress {
   (stage: string, done: number, total: number): void;
 }
 
+/** What is decoded first: enough for a quick model to predict on test before the rest of train. */
+export interface EarlyData {
+  exploration: Exploration;
+  classes: number;
+  /** The first rows of the (shuffled) training split. */
+  train: LabeledTensor;
+  valid: LabeledTensor;
+  test: ImageTensor;
+}
+
+export interface PrepareOptions {
+  onProgress?: PrepareProgress;
+  /** Runs once valid, test and the first `earlyTrainRows` training samples are decoded, before the rest of train. */
+  onEarlyData?: (early: EarlyData) => Promise<void>;
+  earlyTrainRows?: number;
+}
+
+/** Training samples decoded before the early-data hook: a random sample (the split is shuffled). */
+export const EARLY_TRAIN_ROWS = 3000;
+
 export interface PreparedRun {
   exploration: Exploration;
   data: PreparedData;
@@ -55,41 +75,65 @@ export interface PreparedRun {
   splitSizes: { train: number; valid: number; test: number };
 }
 
-export async function prepareData(dataset: Dataset, seed: number, onProgress?: PrepareProgress): Promise<PreparedRun> {
+/** Rows of two tensors of the same sample shape, one after the other. */
+function concatRows(a: ImageTensor, b: ImageTensor): ImageTensor {
+  if (b.shape[0] === 0) return a;
+  const pixels = new Uint8Array(a.pixels.length + b.pixels.length);
+  pixels.set(a.pixels);
+  pixels.set(b.pixels, a.pixels.length);
+  return { pixels, shape: [a.shape[0] + b.shape[0], a.shape[1], a.shape[2], a.shape[3], a.shape[4]] };
+}
+
+/**
+ * Explores, splits and decodes. Order matters for the clock: valid and test first, then a first
+ * slice of train (the early-data hook: a quick model predicts from it), then the rest of train.
+ */
+export async function prepareData(dataset: Dataset, seed: number, options: PrepareOptions = {}): Promise<PreparedRun> {
+  const { onProgress } = options;
   const exploration = await exploreDataset(dataset);
   const target = exploration.inputShape;
   const { train, valid } = stratifiedSplit(dataset.train.labels, seed);
+  const classes = dataset.numClasses;
 
-  // Training samples that fail to decode are dropped and reported; a test sample cannot be
-  // dropped (a prediction needs every row), so it fails the run with its origin named.
-  const trainDecoded = await decodeSplit(dataset.train, target, {
-    indices: train,
-    onCorrupt: "skip",
-    onProgress: (done, total) => onProgress?.("decode train", done, total),
-  });
+  // A test sample cannot be dropped (a prediction needs every row), so a corrupt one fails the
+  // run with its origin named; training samples that fail to decode are dropped and reported.
   const validDecoded = await decodeSplit(dataset.train, target, { indices: valid, onCorrupt: "fail" });
   const testDecoded = await decodeSplit(dataset.test, target, {
     onCorrupt: "fail",
     onProgress: (done, total) => onProgress?.("decode test", done, total),
   });
+  const validTensor: LabeledTensor = { images: validDecoded.tensor, labels: labelMatrix(dataset.train.labels, valid, classes) };
 
-  const keptTrain = trainDecoded.indices;
-  const classes = dataset.numClasses;
-  const trainTensor: LabeledTensor = { images: trainDecoded.tensor, labels: labelMatrix(dataset.train.labels, keptTrain, classes) };
+  const earlyRows = Math.min(train.length, options.earlyTrainRows ?? EARLY_TRAIN_ROWS);
+  const decodeTrain = (indices: number[], offset: number) =>
+    decodeSplit(dataset.train, target, {
+      indices,
+      onCorrupt: "skip",
+      onProgress: (done) => onProgress?.("decode train", offset + done, train.length),
+    });
+  const early = await decodeTrain(train.slice(0, earlyRows), 0);
+  if (options.onEarlyData) {
+    const earlyTrain = { images: early.tensor, labels: labelMatrix(dataset.train.labels, early.indices, classes) };
+    await options.onEarlyData({ exploration, classes, train: earlyTrain, valid: validTensor, test: testDecoded.tensor });
+  }
+  const rest = await decodeTrain(train.slice(earlyRows), earlyRows);
+
+  const keptTrain = [...early.indices, ...rest.indices];
+  const trainTensor: LabeledTensor = { images: concatRows(early.tensor, rest.tensor), labels: labelMatrix(dataset.train.labels, keptTrain, classes) };
   const probeRows = Math.min(TRAIN_PROBE_SAMPLES, keptTrain.length);
   const data: PreparedData = {
     classes,
     multiLabel: exploration.multiLabel,
     video: exploration.video,
     train: trainTensor,
-    valid: { images: validDecoded.tensor, labels: labelMatrix(dataset.train.labels, valid, classes) },
+    valid: validTensor,
     trainProbe: { images: headOf(trainTensor.images, probeRows), labels: trainTensor.labels.subarray(0, probeRows * classes) },
     test: testDecoded.tensor,
   };
   return {
     exploration,
     data,
-    skipped: trainDecoded.skipped,
+    skipped: [...early.skipped, ...rest.skipped],
     splitSizes: { train: keptTrain.length, valid: valid.length, test: dataset.test.size },
   };
 }

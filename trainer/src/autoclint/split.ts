@@ -22,7 +22,9 @@ export function stratifiedSplit(labels: readonly (readonly number[])[], seed: nu
   const byClass = new Map<number, number[]>();
   labels.forEach((row, index) => {
     const key = row[0] ?? -1;
-    byClass.set(key, [...(byClass.get(key) ?? []), index]);
+    const group = byClass.get(key);
+    if (group) group.push(index);
+    else byClass.set(key, [index]);
   });
   const target = validSize(labels.length);
   const groups = [...byClass.entries()].sort((a, b) => a[0] - b[0]).map(([, indices]) => shuffled(indices, random));

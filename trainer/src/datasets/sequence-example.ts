@@ -124,6 +124,20 @@ export function decodeFeature(data: Uint8Array): Feature {
   return feature;
 }
 
+const utf8 = new TextDecoder();
+
+/** Feature names are short ASCII ("label_index"); building those by hand is much cheaper than a decoder call. */
+function keyText(bytes: Uint8Array): string {
+  if (bytes.length > 64) return utf8.decode(bytes);
+  let text = "";
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i]!;
+    if (byte >= 0x80) return utf8.decode(bytes);
+    text += String.fromCharCode(byte);
+  }
+  return text;
+}
+
 /** A map<string, V> entry: key = 1, value = 2. */
 function decodeMapEntry(data: Uint8Array): [string, Uint8Array] {
   const reader = new WireReader(data);
@@ -131,7 +145,7 @@ function decodeMapEntry(data: Uint8Array): [string, Uint8Array] {
   let value: Uint8Array = new Uint8Array(0);
   while (!reader.done()) {
     const [field, wire] = reader.tag();
-    if (field === 1 && wire === WIRE_BYTES) key = Buffer.from(reader.bytes()).toString("utf8");
+    if (field === 1 && wire === WIRE_BYTES) key = keyText(reader.bytes());
     else if (field === 2 && wire === WIRE_BYTES) value = reader.bytes();
     else reader.skip(wire);
   }

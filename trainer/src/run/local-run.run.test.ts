@@ -45,6 +45,11 @@ test("AutoCLINT on a small MNIST task: NAUC well above chance, every output cons
     assert.deepEqual(result.inputShape, [1, 28, 28, 1]);
     assert.equal(result.model.init, "random");
     assert.ok(result.firstPredictionSeconds !== null && result.firstPredictionSeconds < BUDGET);
+    // The quick model made the first prediction, before the network could.
+    assert.ok(result.quickModel.enabled, "spec.anytime.quickModel defaults to on");
+    assert.equal(result.firstPredictionSeconds, result.quickModel.predictionAt);
+    assert.ok(result.quickModel.nauc !== null && result.quickModel.nauc > 0.5, `quick model NAUC ${result.quickModel.nauc}`);
+    assert.ok(result.firstPredictionSeconds! < result.timings.splitsLoaded!, "the quick prediction comes before the engine has the data");
     // The default strategy is light Fast AutoAugment; a 40 s budget is too short for it, and says so.
     assert.equal(result.augmentation.strategy, "fast-autoaugment-light");
     assert.match(result.augmentation.summary, /search skipped: only \d+ s left, 120 s needed/);

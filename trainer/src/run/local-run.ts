@@ -8,8 +8,9 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { createSearch, type AugmentationSearch } from "../augmentation/index";
 import type { Exploration } from "../autoclint/explore";
-import { runAutoClint, type LoopSummary } from "../autoclint/loop";
-import { prepareData } from "../autoclint/prepare";
+import { runAutoClint, type LoopSummary, type TestPredictionRecord } from "../autoclint/loop";
+import { prepareData, type EarlyData } from "../autoclint/prepare";
+import { fitQuickModel, predictQuick } from "../autoclint/quick-model";
 import { fetchDataset } from "../datasets/fetch";
 import { openDataset } from "../datasets/open";
 import type { EngineInfo } from "../engines/engine";
@@ -58,6 +59,8 @@ export interface RunResult {
   skippedTrainSamples: string[];
   timings: Record<string, number>;
   stopReason: string;
+  /** The quick first model: off, or what it predicted and whether the network replaced it. */
+  quickModel: { enabled: false } | { enabled: true; validScore: number; trainRows: number; features: string; predictionAt: number; nauc: number | null; replacedByNetwork: boolean };
   learningCurvePng: string;
 }
 
@@ -68,6 +71,23 @@ export function searchFromSpec(spec: AutoClintRunSpec): AugmentationSearch {
   const { strategy = "fast-autoaugment-light", subPolicies, trials, keep, minSecondsLeft } = spec.augmentation ?? {};
   const given = Object.entries({ subPolicies, trials, keep, minSecondsLeft }).filter(([, value]) => value !== undefined);
   return createSearch(strategy, Object.fromEntries(given));
+}
+
+interface QuickPrediction {
+  record: TestPredictionRecord;
+  validScore: number;
+  trainRows: number;
+  grid: string;
+}
+
+/** The quick model's fit and test prediction, written and scored like any other. */
+async function quickPrediction(early: EarlyData, scorer: TestScorer, now: () => number): Promise<QuickPrediction> {
+  const started = now();
+  const fit = fitQuickModel(early.train, early.valid, early.classes);
+  const scores = predictQuick(fit.model, early.test);
+  const { grid } = fit.model;
+  const record = await scorer.record({ scores, passes: 1, rows: early.test.shape[0], classes: early.classes, seconds: now() - started });
+  return { record, validScore: fit.validScore, trainRows: fit.trainRows, grid: `${grid.height}x${grid.width}x${grid.channels} pooled pixels` };
 }
 
 export async function runLocal(options: LocalRunOptions): Promise<RunResult> {
@@ -136,8 +156,36 @@ export async function runLocal(options: LocalRunOptions): Promise<RunResult> {
     emitPhase("exploring", datasetPath);
     const opened = await openDataset(datasetPath, spec.dataset.format);
     mark("datasetOpened");
-    const prepared = await prepareData(opened.dataset, spec.seed ?? 0, (stage, done, total) => {
-      status.phase = `${stage} ${done}/${total}`;
+    // The scorer is ready before the data: the quick model's prediction is written mid-decode.
+    const scorer = new TestScorer(outputs.predictions, budget, opened.solution);
+    if (!scorer.scored) reporter.log("the dataset has no test solution: predictions are written but not scored");
+    const emitTest = ({ index, at, nauc, alc }: TestPredictionRecord, context: { epoch: number; lr: number; imagesPerSecond: number }) => {
+      timings.firstPrediction ??= +at.toFixed(3);
+      if (nauc === undefined) return;
+      status.test = nauc;
+      status.alc = alc;
+      outputs.emit("nauc", { split: "test", nauc, alc, predictionIndex: index, ...context }, { atSeconds: at });
+    };
+    let standing: QuickPrediction | undefined;
+    const quickModel = spec.anytime?.quickModel ?? true;
+    const prepared = await prepareData(opened.dataset, spec.seed ?? 0, {
+      onProgress: (stage, done, total) => {
+        status.phase = `${stage} ${done}/${total}`;
+      },
+      ...(quickModel
+        ? {
+            onEarlyData: async (early) => {
+              mark("earlyDataDecoded");
+              standing = await quickPrediction(early, scorer, now);
+              mark("quickPrediction");
+              emitTest(standing.record, { epoch: 0, lr: 0, imagesPerSecond: 0 });
+              reporter.log(
+                `quick model: ridge on ${standing.grid}, ${standing.trainRows} training samples, valid NAUC ${standing.validScore.toFixed(4)}; ` +
+                  `prediction ${standing.record.index} at ${standing.record.at.toFixed(2)} s`,
+              );
+            },
+          }
+        : {}),
     });
     mark("dataDecoded");
     const { exploration, data } = prepared;
@@ -159,12 +207,16 @@ export async function runLocal(options: LocalRunOptions): Promise<RunResult> {
     mark("splitsLoaded");
 
     // -------------------------------------------------------------- the loop
-    const scorer = new TestScorer(outputs.predictions, budget, opened.solution);
-    if (!scorer.scored) reporter.log("the dataset has no test solution: predictions are written but not scored");
     const search = searchFromSpec(spec);
     const summary = await runAutoClint(
       data,
-      { budget, tau: spec.model?.tau ?? 8, seed: spec.seed ?? 0, ...(spec.model?.weights ? { weightsPath: spec.model.weights } : {}) },
+      {
+        budget,
+        tau: spec.model?.tau ?? 8,
+        seed: spec.seed ?? 0,
+        ...(spec.model?.weights ? { weightsPath: spec.model.weights } : {}),
+        ...(standing ? { standing: { record: standing.record, validScore: standing.validScore } } : {}),
+      },
       {
         engine,
         now,
@@ -178,13 +230,7 @@ export async function runLocal(options: LocalRunOptions): Promise<RunResult> {
           status.imagesPerSecond = event.imagesPerSecond;
           outputs.emit("nauc", { split: "valid", ...event });
         },
-        onTest: ({ index, at, nauc, alc, epoch, lr, imagesPerSecond }) => {
-          timings.firstPrediction ??= +at.toFixed(3);
-          if (nauc === undefined) return;
-          status.test = nauc;
-          status.alc = alc;
-          outputs.emit("nauc", { split: "test", nauc, alc, predictionIndex: index, epoch, lr, imagesPerSecond }, { atSeconds: at });
-        },
+        onTest: ({ epoch, lr, imagesPerSecond, ...record }) => emitTest(record, { epoch, lr, imagesPerSecond }),
         onTrial: (trial) => outputs.emit("policy", trial),
       },
     );
@@ -224,6 +270,17 @@ export async function runLocal(options: LocalRunOptions): Promise<RunResult> {
       skippedTrainSamples: prepared.skipped,
       timings,
       stopReason: summary.stopReason,
+      quickModel: standing
+        ? {
+            enabled: true,
+            validScore: standing.validScore,
+            trainRows: standing.trainRows,
+            features: standing.grid,
+            predictionAt: standing.record.at,
+            nauc: standing.record.nauc ?? null,
+            replacedByNetwork: summary.predictions.length > 1,
+          }
+        : { enabled: false },
       learningCurvePng,
     };
     await writeFile(join(options.outDir, "result.json"), `${JSON.stringify(result, null, 2)}\n`);

@@ -1,0 +1,222 @@
+/**
+ * The quick first model: ridge regression from block-averaged pixels to the 0/1 label matrix.
+ * ALC weighs the first seconds of a run the most (log time), and the network cannot predict
+ * before its engine has started; this model can, from the decoded data alone, in a fraction of
+ * a second. One code path serves every task kind: single-label and multi-label (one regression
+ * per class column; NAUC only ranks each column), and video (frames averaged).
+ *
+ * The solver: centred features, normal equations with a ridge term, Cholesky in float64. The
+ * ridge term is chosen among a few multiples of the mean feature variance by the valid score.
+ */
+import type { ImageTensor } from "../engines/engine";
+import { flatNauc } from "./flat-nauc";
+
+/** Features per sample at most (before the pooling factor is rounded): keeps the Gram matrix cheap. */
+export const QUICK_MAX_FEATURES = 256;
+/** Ridge terms tried, as multiples of the mean diagonal of the centred Gram matrix. */
+export const RIDGE_CANDIDATES = [1e-3, 1e-2, 1e-1, 1] as const;
+
+export interface PooledGrid {
+  height: number;
+  width: number;
+  channels: number;
+}
+
+export interface LabeledImages {
+  images: ImageTensor;
+  /** 0/1 matrix, rows x classes, row-major. */
+  labels: Float32Array;
+}
+
+export interface RidgeModel {
+  grid: PooledGrid;
+  dims: number;
+  classes: number;
+  xMean: Float64Array;
+  yMean: Float64Array;
+  /** dims x classes, row-major. */
+  weights: Float64Array;
+  /** The ridge term the valid score chose, as a multiple of the mean feature variance. */
+  ridge: number;
+}
+
+export interface QuickFit {
+  model: RidgeModel;
+  /** Valid NAUC of the chosen model: what the network's valid score must beat to replace it. */
+  validScore: number;
+  trainRows: number;
+}
+
+/** The pooled grid: the input divided by the smallest integer factor that brings it under the feature cap. */
+export function pooledGrid(shape: ImageTensor["shape"]): PooledGrid {
+  const [, , height, width, channels] = shape;
+  const factor = Math.max(1, Math.ceil(Math.sqrt((height * width * channels) / QUICK_MAX_FEATURES)));
+  return { height: Math.ceil(height / factor), width: Math.ceil(width / factor), channels };
+}
+
+/** Block averages over frames and pixel bins, scaled to 0..1: rows x (h * w * c), row-major. */
+export function pooledFeatures(tensor: ImageTensor, grid: PooledGrid, rows = tensor.shape[0]): Float64Array {
+  const [n, frames, height, width, channels] = tensor.shape;
+  const count = Math.min(rows, n);
+  const dims = grid.height * grid.width * channels;
+  const out = new Float64Array(count * dims);
+  // Source row and column -> pooled bin; bins split the side as evenly as integers allow.
+  const binOfRow = Int32Array.from({ length: height }, (_, y) => Math.min(grid.height - 1, Math.floor((y * grid.height) / height)));
+  const binOfCol = Int32Array.from({ length: width }, (_, x) => Math.min(grid.width - 1, Math.floor((x * grid.width) / width)));
+  const binSize = new Float64Array(grid.height * grid.width);
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) binSize[binOfRow[y]! * grid.width + binOfCol[x]!]!++;
+  const sampleBytes = frames * height * width * channels;
+  const pixelsPerFrameRow = width * channels;
+  for (let i = 0; i < count; i++) {
+    const base = i * dims;
+    // Every frame row of the sample, in order: frames are averaged like pixels in a bin.
+    for (let r = 0; r < frames * height; r++) {
+      const rowBase = base + binOfRow[r % height]! * grid.width * channels;
+      let p = i * sampleBytes + r * pixelsPerFrameRow;
+      for (let x = 0; x < width; x++) {
+        const o = rowBase + binOfCol[x]! * channels;
+        for (let c = 0; c < channels; c++) out[o + c]! += tensor.pixels[p++]!;
+      }
+    }
+    for (let b = 0; b < grid.height * grid.width; b++) {
+      const scale = 1 / (255 * frames * binSize[b]!);
+      for (let c = 0; c < channels; c++) out[base + b * channels + c]! *= scale;
+    }
+  }
+  return out;
+}
+
+function columnMeans(x: Float64Array, rows: number, cols: number): Float64Array {
+  const mean = new Float64Array(cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) mean[j]! += x[i * cols + j]!;
+  for (let j = 0; j < cols; j++) mean[j]! /= Math.max(1, rows);
+  return mean;
+}
+
+/**
+ * (X - mean)^T (X - mean) as X^T X - n mean mean^T: the one O(n d^2) step, on the raw features so
+ * that the zeros of dark pixels are skipped. Float64 keeps the subtraction exact enough for
+ * features in 0..1.
+ */
+function centredGram(x: Float64Array, rows: number, dims: number, mean: Float64Array): Float64Array {
+  const gram = new Float64Array(dims * dims);
+  for (let r = 0; r < rows; r++) {
+    const base = r * dims;
+    for (let i = 0; i < dims; i++) {
+      const xi = x[base + i]!;
+      if (xi === 0) continue;
+      const out = i * dims;
+      for (let j = i; j < dims; j++) gram[out + j]! += xi * x[base + j]!;
+    }
+  }
+  for (let i = 0; i < dims; i++) {
+    for (let j = i; j < dims; j++) {
+      const centred = gram[i * dims + j]! - rows * mean[i]! * mean[j]!;
+      gram[i * dims + j] = centred;
+      gram[j * dims + i] = centred;
+    }
+  }
+  return gram;
+}
+
+/** (X - xMean)^T (Y - yMean): dims x classes. */
+function centredCross(x: Float64Array, y: Float32Array, xMean: Float64Array, yMean: Float64Array, rows: number): Float64Array {
+  const dims = xMean.length;
+  const classes = yMean.length;
+  const cross = new Float64Array(dims * classes);
+  for (let r = 0; r < rows; r++) {
+    for (let i = 0; i < dims; i++) {
+      const xi = x[r * dims + i]! - xMean[i]!;
+      for (let k = 0; k < classes; k++) cross[i * classes + k]! += xi * (y[r * classes + k]! - yMean[k]!);
+    }
+  }
+  return cross;
+}
+
+/**
+ * Solves (A + ridge I) W = B for a symmetric positive semi-definite A (dims x dims) and
+ * B (dims x classes) by Cholesky; ridge > 0 makes the system positive definite.
+ */
+export function solveRidge(a: Float64Array, b: Float64Array, dims: number, classes: number, ridge: number): Float64Array {
+  const l = new Float64Array(dims * dims);
+  for (let i = 0; i < dims; i++) {
+    for (let j = 0; j <= i; j++) {
+      let sum = a[i * dims + j]! + (i === j ? ridge : 0);
+      for (let k = 0; k < j; k++) sum -= l[i * dims + k]! * l[j * dims + k]!;
+      if (i === j) {
+        if (!(sum > 0)) throw new Error(`ridge system is not positive definite at ${i} (ridge ${ridge})`);
+        l[i * dims + i] = Math.sqrt(sum);
+      } else {
+        l[i * dims + j] = sum / l[j * dims + j]!;
+      }
+    }
+  }
+  const w = new Float64Array(dims * classes);
+  for (let c = 0; c < classes; c++) {
+    // L z = b, then L^T w = z.
+    const z = new Float64Array(dims);
+    for (let i = 0; i < dims; i++) {
+      let sum = b[i * classes + c]!;
+      for (let k = 0; k < i; k++) sum -= l[i * dims + k]! * z[k]!;
+      z[i] = sum / l[i * dims + i]!;
+    }
+    for (let i = dims - 1; i >= 0; i--) {
+      let sum = z[i]!;
+      for (let k = i + 1; k < dims; k++) sum -= l[k * dims + i]! * w[k * classes + c]!;
+      w[i * classes + c] = sum / l[i * dims + i]!;
+    }
+  }
+  return w;
+}
+
+/** Class scores (rows x classes) of pooled features under a ridge model. */
+export function scoreFeatures(model: RidgeModel, x: Float64Array, rows: number): Float32Array {
+  const { dims, classes, weights, xMean, yMean } = model;
+  const out = new Float32Array(rows * classes);
+  const acc = new Float64Array(classes);
+  for (let r = 0; r < rows; r++) {
+    acc.set(yMean);
+    for (let i = 0; i < dims; i++) {
+      const xi = x[r * dims + i]! - xMean[i]!;
+      for (let k = 0; k < classes; k++) acc[k]! += xi * weights[i * classes + k]!;
+    }
+    out.set(acc, r * classes);
+  }
+  return out;
+}
+
+/** Class scores (rows x classes) for images. */
+export function predictQuick(model: RidgeModel, images: ImageTensor): Float32Array {
+  return scoreFeatures(model, pooledFeatures(images, model.grid), images.shape[0]);
+}
+
+/**
+ * Fits the ridge model on (at most `maxTrainRows` of) train, choosing the ridge term by the valid
+ * NAUC. Labels must have both 0s and 1s in some valid column for the score to exist.
+ */
+export function fitQuickModel(train: LabeledImages, valid: LabeledImages, classes: number, maxTrainRows = train.images.shape[0]): QuickFit {
+  const grid = pooledGrid(train.images.shape);
+  const dims = grid.height * grid.width * grid.channels;
+  const rows = Math.min(maxTrainRows, train.images.shape[0]);
+  const x = pooledFeatures(train.images, grid, rows);
+  const y = train.labels.subarray(0, rows * classes);
+  const xMean = columnMeans(x, rows, dims);
+  const yMean = new Float64Array(classes);
+  for (let r = 0; r < rows; r++) for (let k = 0; k < classes; k++) yMean[k]! += y[r * classes + k]! / rows;
+  const gram = centredGram(x, rows, dims, xMean);
+  const cross = centredCross(x, y, xMean, yMean, rows);
+  let meanVariance = 0;
+  for (let i = 0; i < dims; i++) meanVariance += gram[i * dims + i]! / dims;
+  // A constant input (all features equal) still needs a positive ridge term.
+  meanVariance = Math.max(meanVariance, 1e-12);
+
+  const validX = pooledFeatures(valid.images, grid);
+  const validRows = valid.images.shape[0];
+  let best: QuickFit | undefined;
+  for (const ridge of RIDGE_CANDIDATES) {
+    const model: RidgeModel = { grid, dims, classes, xMean, yMean, weights: solveRidge(gram, cross, dims, classes, ridge * meanVariance), ridge };
+    const validScore = flatNauc(valid.labels, scoreFeatures(model, validX, validRows), classes);
+    if (!best || validScore > best.validScore) best = { model, validScore, trainRows: rows };
+  }
+  return best!;
+}
