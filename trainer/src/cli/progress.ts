@@ -3,20 +3,9 @@
  * log lines otherwise (CI logs, `kubectl logs`).
  */
 import { MultiBar, Presets, type SingleBar } from "cli-progress";
+import type { Reporter, RunStatusLine } from "../run/reporter";
 
-export interface RunStatusLine {
-  phase: string;
-  valid?: number;
-  test?: number;
-  alc?: number;
-  imagesPerSecond?: number;
-}
-
-export interface Reporter {
-  log(message: string): void;
-  status(elapsedSeconds: number, line: RunStatusLine): void;
-  stop(): void;
-}
+export type { Reporter, RunStatusLine };
 
 const fmt = (x: number | undefined, digits = 4) => (x === undefined ? "-" : x.toFixed(digits));
 

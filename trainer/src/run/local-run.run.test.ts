@@ -10,7 +10,6 @@ import { join } from "node:path";
 import type { TrainerEvent } from "@autoclint/api";
 import { scorePredictionsFolder } from "../autodl/index";
 import { findBuilder } from "../datasets/builders/index";
-import { plainReporter } from "../cli/progress";
 import { BUDGET_GRACE_SECONDS, runLocal } from "./local-run";
 
 const BUDGET = 40;
@@ -32,7 +31,7 @@ test("AutoCLINT on a small MNIST task: NAUC well above chance, every output cons
       },
       outDir,
       cacheDir: join(root, "cache"),
-      reporter: plainReporter((line) => lines.push(line)),
+      reporter: { log: (line) => lines.push(line), status: () => undefined, stop: () => undefined },
       now: () => performance.now() / 1000 - started,
     });
     const elapsed = performance.now() / 1000 - started;

@@ -15,7 +15,7 @@ import { fetchDataset } from "../datasets/fetch";
 import { openDataset } from "../datasets/open";
 import type { EngineInfo } from "../engines/engine";
 import { createEngine } from "../engines/index";
-import type { Reporter, RunStatusLine } from "../cli/progress";
+import type { Reporter, RunStatusLine } from "./reporter";
 import { TestScorer } from "./test-scorer";
 import { openRunOutputs, type RunOutputs } from "./outputs";
 
