@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import type { ImageTensor } from "../engines/engine";
 import { flatNauc } from "./flat-nauc";
 import { fitQuickModel, pooledFeatures, pooledGrid, predictQuick, solveRidge, type LabeledImages } from "./quick-model";
-import { seededRandom, type Random } from "./random";
+import { seededRandom, type Random } from "../util/random";
 
 /**
  * Small synthetic tasks: each class lights up its own patch of the image (a grid position), on
