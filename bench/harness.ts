@@ -21,6 +21,8 @@ export interface BenchRun {
   engine: string;
   /** augmentation.minSecondsLeft, when not the default. */
   minSecondsLeft?: number;
+  /** model.tau (softmax annealing), when not the default (8). */
+  tau?: number;
 }
 
 export interface BenchResult extends BenchRun {
@@ -67,7 +69,8 @@ export async function ensureDataset(entry: string, log: (line: string) => void):
 
 /** Folder of one benchmark run. */
 export function runName(spec: BenchRun): string {
-  return `${spec.dataset.replace(":", "-")}-${spec.strategy}-t${spec.budget}-s${spec.seed}`;
+  const tau = spec.tau === undefined ? "" : `-tau${spec.tau}`;
+  return `${spec.dataset.replace(":", "-")}-${spec.strategy}${tau}-t${spec.budget}-s${spec.seed}`;
 }
 
 /** The result of a run already made, if its folder holds one. */
@@ -109,6 +112,7 @@ export async function runOne(spec: BenchRun, datasetDir: string, outRoot: string
       timeBudgetSeconds: spec.budget,
       engine: spec.engine,
       augmentation: { strategy: spec.strategy, ...(spec.minSecondsLeft !== undefined ? { minSecondsLeft: spec.minSecondsLeft } : {}) },
+      ...(spec.tau !== undefined ? { model: { tau: spec.tau } } : {}),
       seed: spec.seed,
     },
   };
