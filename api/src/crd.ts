@@ -11,7 +11,7 @@
 import type { TSchema } from "@sinclair/typebox";
 import { stringify } from "yaml";
 import { AutoClintBenchmarkSpec, AutoClintBenchmarkStatus } from "./benchmark";
-import { AutoClintRunSpec, AutoClintRunStatus, GROUP, VERSION } from "./run";
+import { AutoClintRunSpec, AutoClintRunStatus, GROUP, MUTABLE_SPEC_FIELDS, VERSION } from "./run";
 
 export type JsonSchemaProps = { [key: string]: unknown };
 
@@ -153,6 +153,28 @@ interface CrdDefinition {
   spec: TSchema;
   status: TSchema;
   printerColumns: JsonSchemaProps[];
+  /** CEL rules on the whole spec (e.g. transition rules that compare with oldSelf). */
+  specRules?: JsonSchemaProps[];
+}
+
+/**
+ * CEL transition rules that make every spec field immutable except `mutable`: a changed, added or
+ * removed field is refused, naming the field. One rule per field, so the message names it and the
+ * API server's cost estimate stays per field.
+ */
+export function immutableSpecRules(spec: TSchema, mutable: readonly string[]): JsonSchemaProps[] {
+  const properties = (spec as unknown as { properties: Record<string, unknown>; required?: string[] }).properties;
+  const required = new Set((spec as unknown as { required?: string[] }).required ?? []);
+  return Object.keys(properties)
+    .filter((field) => !mutable.includes(field))
+    .map((field) => ({
+      rule: required.has(field)
+        ? `self.${field} == oldSelf.${field}`
+        : `has(self.${field}) == has(oldSelf.${field}) && (!has(self.${field}) || self.${field} == oldSelf.${field})`,
+      message: `spec.${field} is immutable: create a new run to change it (only ${mutable.map((m) => `spec.${m}`).join(", ")} may change)`,
+      fieldPath: `.${field}`,
+      reason: "FieldValueForbidden",
+    }));
 }
 
 const ageColumn = { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" };
@@ -165,6 +187,10 @@ export const RUN_CRD: CrdDefinition = {
   description: "One AutoCLINT training run: a dataset, a time budget and a GPU; its status carries the learning curve and ALC.",
   spec: AutoClintRunSpec,
   status: AutoClintRunStatus,
+  specRules: [
+    ...immutableSpecRules(AutoClintRunSpec, MUTABLE_SPEC_FIELDS),
+    { rule: "!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)", message: "spec.cancel cannot be set back to false", fieldPath: ".cancel" },
+  ],
   printerColumns: [
     { name: "Phase", type: "string", jsonPath: ".status.phase" },
     { name: "ALC", type: "number", format: "float", jsonPath: ".status.alc" },
@@ -195,6 +221,12 @@ export const BENCHMARK_CRD: CrdDefinition = {
   ],
 };
 
+function withRules(schema: JsonSchemaProps, rules: JsonSchemaProps[] | undefined): JsonSchemaProps {
+  if (!rules || rules.length === 0) return schema;
+  const existing = (schema["x-kubernetes-validations"] as JsonSchemaProps[] | undefined) ?? [];
+  return { ...schema, "x-kubernetes-validations": [...existing, ...rules] };
+}
+
 export function buildCrd(def: CrdDefinition): JsonSchemaProps {
   return {
     apiVersion: "apiextensions.k8s.io/v1",
@@ -220,7 +252,7 @@ export function buildCrd(def: CrdDefinition): JsonSchemaProps {
                 apiVersion: { type: "string" },
                 kind: { type: "string" },
                 metadata: { type: "object" },
-                spec: toStructural(def.spec, "/spec"),
+                spec: withRules(toStructural(def.spec, "/spec"), def.specRules),
                 status: toStructural(def.status, "/status"),
               },
             },

@@ -2,7 +2,7 @@
  * The AutoClintRun spec: the one source of truth for what a run asks for. The CRD manifest
  * (crds/) and the TypeScript types are both generated from these schemas.
  */
-import { Type, type Static } from "@sinclair/typebox";
+import { FormatRegistry, Type, type Static } from "@sinclair/typebox";
 import { Affinity, Conditions, ObjectMeta, Quantity, Toleration } from "./kube";
 import { SubPolicy } from "./policy";
 
@@ -11,6 +11,16 @@ export const VERSION = "v1alpha1";
 export const API_VERSION = `${GROUP}/${VERSION}`;
 
 const Description = (text: string) => ({ description: text });
+
+/**
+ * `format: uri` as TypeBox checks it (the API server checks its own, Go's url.ParseRequestURI):
+ * an absolute URL that WHATWG parsing accepts, with no whitespace. Registered where the schemas
+ * live, so every Value.Check of them knows the format.
+ */
+export function isUri(value: string): boolean {
+  return !/\s/.test(value) && URL.canParse(value);
+}
+if (!FormatRegistry.Has("uri")) FormatRegistry.Set("uri", isUri);
 
 export const DatasetSource = Type.Object(
   {
@@ -21,7 +31,9 @@ export const DatasetSource = Type.Object(
       }),
     ),
     pvc: Type.Optional(Type.String({ minLength: 1, description: "PersistentVolumeClaim mounted read-only at /data; `path` is relative to it." })),
-    url: Type.Optional(Type.String({ pattern: "^https?://", description: "HTTP(S) URL of a .tar or .tar.gz of the dataset folder." })),
+    url: Type.Optional(
+      Type.String({ format: "uri", pattern: "^https?://", maxLength: 2048, description: "HTTP(S) URL of a .tar or .tar.gz of the dataset folder." }),
+    ),
   },
   {
     ...Description("Where the dataset lives: `path` (optionally inside `pvc`) or `url`."),
@@ -129,13 +141,15 @@ export const Scheduling = Type.Object(
 );
 
 /** Why an attempt failed: what a retry policy matches on. */
-export const FAILURE_CLASSES = ["OOMKilled", "Error", "Evicted", "NodeLost", "DeadlineExceeded", "Unknown"] as const;
+export const FAILURE_CLASSES = [
+  "OOMKilled", "Error", "ImagePull", "ContainerConfig", "Evicted", "NodeLost", "NodeRejected", "DeadlineExceeded", "JobDeleted", "Unknown",
+] as const;
 export type FailureClass = (typeof FAILURE_CLASSES)[number];
 export const FailureClassSchema = Type.Union(
   FAILURE_CLASSES.map((c) => Type.Literal(c)),
   {
     description:
-      "OOMKilled: out of memory; Error: the trainer exited non-zero (its message is kept); Evicted: evicted or preempted; NodeLost: the node went away; DeadlineExceeded: budget plus grace ran out; Unknown: anything else.",
+      "OOMKilled: out of memory; Error: the trainer exited non-zero (its message is kept); ImagePull: the kubelet cannot pull the image (ErrImagePull, ImagePullBackOff, InvalidImageName); ContainerConfig: the kubelet cannot create the container (CreateContainerConfigError, CreateContainerError); Evicted: evicted or preempted; NodeLost: the node went away; NodeRejected: the kubelet refused the pod at admission (e.g. UnexpectedAdmissionError); DeadlineExceeded: budget plus grace, or scheduling.maxGpuWaitSeconds, ran out; JobDeleted: the attempt's Job was deleted while it ran; Unknown: anything else.",
   },
 );
 
@@ -145,7 +159,7 @@ export const Retries = Type.Object(
     onFailure: Type.Optional(
       Type.Array(FailureClassSchema, {
         maxItems: FAILURE_CLASSES.length,
-        default: ["Evicted", "NodeLost"],
+        default: ["Evicted", "NodeLost", "NodeRejected"],
         description: "Failure classes that are retried. Infrastructure failures by default: a trainer bug or OOM fails the same way again.",
       }),
     ),
@@ -165,7 +179,16 @@ export const AutoClintRunSpec = Type.Object({
   scheduling: Type.Optional(Scheduling),
   retries: Type.Optional(Retries),
   image: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: "Trainer image; the operator's default when absent." })),
+  cancel: Type.Optional(
+    Type.Boolean({
+      description:
+        "Set to true to stop the run: its trainer Job is deleted and the run ends Failed with reason Cancelled. The only field that may change after creation (the rest of the spec is immutable), and it cannot be set back.",
+    }),
+  ),
 });
+
+/** Spec fields a user may change after creation; every other one is immutable (see crd.ts). */
+export const MUTABLE_SPEC_FIELDS = ["cancel"] as const;
 
 export type AutoClintRunSpec = Static<typeof AutoClintRunSpec>;
 export type Resources = Static<typeof Resources>;

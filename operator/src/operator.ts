@@ -14,11 +14,12 @@ import {
   BENCHMARK_RESOURCE, RUN_RESOURCE, KubeResources, connectKube, customSource, jobSource, kubeCall, orUndefinedIfNotFound, podSource,
 } from "./kube/client";
 import { Informer, type KubeObject, type ListWatchSource } from "./kube/informer";
+import { Tombstones } from "./kube/tombstones";
 import { LeaderElector, type LeaseApi } from "./leader";
 import type { Logger } from "./log";
 import { OperatorMetrics } from "./metrics";
 import { BenchmarkReconciler } from "./reconcile/benchmark";
-import { ANNOTATION_BENCHMARK, ANNOTATION_RUN, MANAGED_SELECTOR } from "./reconcile/labels";
+import { ANNOTATION_BENCHMARK, ANNOTATION_RUN, LABEL_RUN_UID, MANAGED_SELECTOR } from "./reconcile/labels";
 import { RunReconciler } from "./reconcile/run";
 import { backoffDelayMs } from "./controller/queue";
 
@@ -53,14 +54,19 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
   const queue = new WorkQueue();
   const runApi = {
     get: (ns: string, name: string) => resources.getCustom<AutoClintRun>(RUN_RESOURCE, ns, name),
-    replaceStatus: (run: AutoClintRun) => resources.replaceCustomStatus(RUN_RESOURCE, run),
+    patchStatus: (ns: string, name: string, uid: string, status: Record<string, unknown>) => resources.patchCustomStatus<AutoClintRun>(RUN_RESOURCE, ns, name, uid, status),
   };
+  // Deleted trainer pods' final states, by run uid: an eviction's cause goes with the pod.
+  const deletedPods = new Tombstones<V1Pod & KubeObject>({ ttlMs: 15 * 60_000, max: 10_000, groupOf: (pod) => (pod as V1Pod).metadata?.labels?.[LABEL_RUN_UID] });
   const runReconciler = new RunReconciler({
     api: {
       ...runApi,
       listJobs: (ns, selector) => resources.listJobs(ns, selector),
       listPods: (ns, selector) => resources.listPods(ns, selector),
+      deletedPods: (runUid) => deletedPods.of(runUid),
       createJob: (job) => resources.createJob(job),
+      getJob: (ns, name) => resources.getJob(ns, name),
+      deleteJob: (ns, name) => resources.deleteJob(ns, name),
       createEvent: (event) => resources.createEvent(event),
     },
     metrics,
@@ -113,7 +119,13 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
       onDelete: enqueueSelf(BENCHMARK_RESOURCE.kind),
     }, informerOptions("autoclintbenchmarks")),
     new Informer(jobSource(kube, MANAGED_SELECTOR, ns) as ListWatchSource<V1Job & KubeObject>, { onUpsert: enqueueRunOf, onDelete: enqueueRunOf }, informerOptions("jobs")),
-    new Informer(podSource(kube, MANAGED_SELECTOR, ns) as ListWatchSource<V1Pod & KubeObject>, { onUpsert: enqueueRunOf, onDelete: enqueueRunOf }, informerOptions("pods")),
+    new Informer(podSource(kube, MANAGED_SELECTOR, ns) as ListWatchSource<V1Pod & KubeObject>, {
+      onUpsert: enqueueRunOf,
+      onDelete: (pod) => {
+        deletedPods.remember(pod as V1Pod & KubeObject);
+        enqueueRunOf(pod);
+      },
+    }, informerOptions("pods")),
   ] as Informer<KubeObject>[];
 
   let working = false;

@@ -12,11 +12,11 @@ import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type V1Job } from "@kubernetes/client-node";
+import { BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions, type V1Job } from "@kubernetes/client-node";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { eventMessageId, eventSubject, GROUP, VERSION, type AutoClintRun, type TrainerEvent } from "@autoclint/api";
-import { freePort, startNatsServer, type TestNatsServer } from "@autoclint/operator/testing";
+import { freePort, startNatsServer, type TestNatsServer } from "@autoclint/api/testing";
 import { renderChartTemplates } from "./operator-chart";
 import { eventually } from "./eventually";
 
@@ -219,6 +219,130 @@ void describe("operator on a real control plane", { skip, concurrency: false }, 
     } finally {
       await connection.close();
     }
+  });
+
+  // ---- issue 11 regressions: each defect on the real control plane -------------------------
+
+  const phaseOf = async (name: string) => (await getRun(name)).status;
+  const waitPhase = (name: string, phases: string[], ms = 60_000) =>
+    eventually(`${name} in ${phases.join("|")}`, async () => {
+      const status = await phaseOf(name);
+      return phases.includes(status?.phase ?? "") ? status! : undefined;
+    }, ms, () => `\nstatus: ${JSON.stringify(lastStatus[name])}\noperator log:\n${operatorLog.slice(-2000)}`);
+  const lastStatus: Record<string, unknown> = {};
+  const deleteJob = (name: string) => batch.deleteNamespacedJob({ namespace: NS, name, propagationPolicy: "Background" });
+  const jobGone = (uid: string) => eventually("the Job to be gone", async () => ((await jobsOf(uid)).length === 0 ? true : undefined), 60_000);
+
+  void test("defect 1: a Succeeded run whose Job is deleted stays Succeeded; no new attempt", async () => {
+    const run = await createRun("done", { scheduling: kwokToleration });
+    const done = await waitPhase("done", ["Succeeded"]);
+    assert.equal(done.attempts, 1);
+    await deleteJob("done-a0");
+    await jobGone(run.metadata.uid!);
+    await sleep(8000); // the operator requeues active runs every 3 s here; a finished one must stay put
+    assert.equal((await jobsOf(run.metadata.uid!)).length, 0, "no Job re-created");
+    const after = await phaseOf("done");
+    assert.equal(after?.phase, "Succeeded");
+    assert.equal(after?.attempts, 1);
+    assert.deepEqual(after?.attemptHistory, done.attemptHistory);
+  });
+
+  void test("defect 1: a running attempt whose Job is deleted ends as JobDeleted; the attempt count never goes down", async () => {
+    const run = await createRun("lost-job", { image: "e2e.invalid/trainer:runs-until-deleted", scheduling: kwokToleration });
+    await waitPhase("lost-job", ["Running"]);
+    await deleteJob("lost-job-a0");
+    const failed = await waitPhase("lost-job", ["Failed"]);
+    assert.equal(failed.attempts, 1);
+    assert.equal(failed.attemptHistory?.[0]?.failureClass, "JobDeleted");
+    assert.match(failed.message ?? "", /JobDeleted: trainer Job lost-job-a0 was deleted while the attempt was Running/);
+    await jobGone(run.metadata.uid!);
+    await sleep(5000);
+    assert.equal((await jobsOf(run.metadata.uid!)).length, 0, "no attempt -a0 again");
+  });
+
+  void test("defect 3: an image the kubelet cannot pull fails the run now, with the kubelet's reason, and frees the GPU", async () => {
+    // kwok plays the kubelet: this image's container waits with reason ErrImagePull (hack/control-plane/kwok/stages.yaml).
+    const run = await createRun("no-image", { image: "e2e.invalid/trainer:err-image-pull", scheduling: kwokToleration });
+    const failed = await waitPhase("no-image", ["Failed"]);
+    assert.match(failed.message ?? "", /^ImagePull: ErrImagePull: failed to pull and unpack image/);
+    assert.equal(failed.conditions?.find((c) => c.type === "Succeeded")?.reason, "ImagePull");
+    await jobGone(run.metadata.uid!); // deleted by the operator, long before its deadline
+  });
+
+  void test("defect 3: an Eviction-API eviction is Evicted (not NodeLost) and retried as a new attempt", async () => {
+    const run = await createRun("evicted", { image: "e2e.invalid/trainer:runs-until-deleted", scheduling: kwokToleration });
+    const running = await waitPhase("evicted", ["Running"]);
+    const pod = running.trainerPod!;
+    await core.createNamespacedPodEviction({ namespace: NS, name: pod, body: { apiVersion: "policy/v1", kind: "Eviction", metadata: { name: pod, namespace: NS } } });
+    const retried = await eventually("attempt 1 after the eviction", async () => {
+      const status = await phaseOf("evicted");
+      lastStatus.evicted = status;
+      return (status?.attempts ?? 0) >= 2 ? status : undefined;
+    }, 90_000, () => `\nstatus: ${JSON.stringify(lastStatus.evicted)}`);
+    assert.equal(retried.attemptHistory?.[0]?.failureClass, "Evicted", JSON.stringify(retried.attemptHistory));
+    assert.ok((await jobsOf(run.metadata.uid!)).some((j) => j.metadata?.name === "evicted-a1"));
+    await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural, name: "evicted" });
+  });
+
+  void test("defect 4: a URL the schema refuses is refused by the API server; one it accepts but cannot use is SpecValid=False naming the field", async () => {
+    await assert.rejects(createRun("spaced-url", { dataset: { source: { url: "https://exa mple.com/d.tar" } } }), (error: { code?: number; body?: unknown }) => {
+      assert.equal(error.code, 422);
+      assert.match(JSON.stringify(error.body), /dataset\.source\.url/);
+      return true;
+    });
+    const run = await createRun("bad-port", { dataset: { source: { url: "https://example.com:99999/d.tar" } } });
+    const failed = await waitPhase("bad-port", ["Failed"]);
+    const specValid = failed.conditions?.find((c) => c.type === "SpecValid");
+    assert.equal(specValid?.status, "False");
+    assert.match(specValid?.message ?? "", /dataset\.source\.url/);
+    assert.equal((await jobsOf(run.metadata.uid!)).length, 0);
+    assert.doesNotMatch(operatorLog, /reconcile failed.*bad-port/);
+  });
+
+  void test("defect 2: a same-named Job of another owner is not taken for the run's; a condition names it until it goes", async () => {
+    // Left over by someone else: suspended, so it holds no pod; labelled like ours, so the operator sees it go.
+    await batch.createNamespacedJob({
+      namespace: NS,
+      body: {
+        metadata: { name: "taken-a0", labels: { "app.kubernetes.io/managed-by": "autoclint-operator" }, annotations: { "autoclint.io/run": "taken" } },
+        spec: { suspend: true, template: { spec: { restartPolicy: "Never", containers: [{ name: "c", image: "busybox" }] } } },
+      },
+    });
+    const run = await createRun("taken", { scheduling: kwokToleration });
+    const blocked = await eventually("a JobCreated=False condition", async () => {
+      const status = await phaseOf("taken");
+      return status?.conditions?.find((c) => c.type === "JobCreated" && c.status === "False") ? status : undefined;
+    });
+    const condition = blocked.conditions!.find((c) => c.type === "JobCreated")!;
+    assert.equal(condition.reason, "NameTaken");
+    assert.match(condition.message, /taken-a0 already exists and is not this run's \(controller: no controller\)/);
+    assert.equal(blocked.phase, "Pending");
+    await deleteJob("taken-a0");
+    const mine = await eventually("the run's own Job", async () => {
+      const jobs = await jobsOf(run.metadata.uid!);
+      return jobs.find((j) => j.metadata?.ownerReferences?.some((o) => o.uid === run.metadata.uid && o.controller));
+    }, 60_000);
+    assert.equal(mine.metadata?.name, "taken-a0");
+  });
+
+  void test("defect 5: the spec is immutable after creation except spec.cancel, which stops the run and frees its Job", async () => {
+    const run = await createRun("edited", { image: "e2e.invalid/trainer:runs-until-deleted", scheduling: kwokToleration });
+    await waitPhase("edited", ["Running"]);
+    const patch = (body: unknown) =>
+      custom.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural, name: "edited", body }, setHeaderOptions("Content-Type", PatchStrategy.MergePatch));
+    await assert.rejects(patch({ spec: { timeBudgetSeconds: 600 } }), (error: { code?: number; body?: unknown }) => {
+      assert.equal(error.code, 422);
+      assert.match(JSON.stringify(error.body), /spec\.timeBudgetSeconds is immutable/);
+      return true;
+    });
+    await assert.rejects(patch({ spec: { seed: 7 } }), (error: { body?: unknown }) => /spec\.seed is immutable/.test(JSON.stringify(error.body)));
+    const generation = (await getRun("edited")).metadata.generation;
+    await patch({ spec: { cancel: true } });
+    const cancelled = await waitPhase("edited", ["Failed"]);
+    assert.equal(cancelled.conditions?.find((c) => c.type === "Succeeded")?.reason, "Cancelled");
+    assert.equal(cancelled.observedGeneration, (generation ?? 0) + 1);
+    await jobGone(run.metadata.uid!);
+    await assert.rejects(patch({ spec: { cancel: false } }), (error: { body?: unknown }) => /spec\.cancel cannot be set back/.test(JSON.stringify(error.body)));
   });
 
   void test("deleting a run removes its Job (garbage collection by the controller-manager)", async () => {

@@ -27,7 +27,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments, stringify } from "yaml";
 import { GROUP, METRICS, VERSION, type AutoClintRun } from "@autoclint/api";
-import { freePort, startNatsServer, type TestNatsServer } from "@autoclint/operator/testing";
+import { freePort, startNatsServer, type TestNatsServer } from "@autoclint/api/testing";
 import { eventually } from "./eventually";
 
 const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));

@@ -7,30 +7,32 @@ import { EventConsumer } from "./consumer";
 import { KubeApiError } from "../errors";
 import { silentLogger } from "../log";
 import { OperatorMetrics } from "../metrics";
-import { freePort, startNatsServer } from "../testing/nats-server";
-import type { StatusStore } from "../reconcile/status";
+import { freePort, startNatsServer } from "@autoclint/api/testing";
+import type { StatusPatcher } from "../reconcile/status";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** An in-memory run store with a resourceVersion check, like the API server's status subresource. */
-class MemoryRuns implements StatusStore<AutoClintRun> {
+/** An in-memory run store with the status subresource's merge patch and uid precondition. */
+class MemoryRuns implements StatusPatcher<AutoClintRun> {
   writes = 0;
-  conflictsToInject = 0;
+  failuresToInject = 0;
   constructor(public run: AutoClintRun) {}
   get(): Promise<AutoClintRun | undefined> {
     return Promise.resolve(structuredClone(this.run));
   }
-  replaceStatus(object: AutoClintRun): Promise<AutoClintRun> {
-    if (this.conflictsToInject > 0) {
-      this.conflictsToInject--;
-      // Someone else wrote meanwhile.
-      this.run.metadata.resourceVersion = String(Number(this.run.metadata.resourceVersion) + 1);
+  patchStatus(_namespace: string, _name: string, uid: string, patch: Record<string, unknown>): Promise<AutoClintRun> {
+    if (this.failuresToInject > 0) {
+      this.failuresToInject--;
+      return Promise.reject(new KubeApiError("patch status", 503, "ServiceUnavailable", "the API server is busy"));
     }
-    if (object.metadata.resourceVersion !== this.run.metadata.resourceVersion) {
-      return Promise.reject(new KubeApiError("update status", 409, "Conflict", "the object has been modified"));
+    if (uid !== this.run.metadata.uid) return Promise.reject(new KubeApiError("patch status", 409, "Conflict", "Precondition failed: UID"));
+    const status: Record<string, unknown> = { ...this.run.status };
+    for (const [key, value] of Object.entries(patch)) {
+      if (value === null) delete status[key];
+      else status[key] = structuredClone(value);
     }
     this.writes++;
-    this.run = { ...structuredClone(object), metadata: { ...object.metadata, resourceVersion: String(Number(object.metadata.resourceVersion) + 1) } };
+    this.run = { ...this.run, status: status as AutoClintRun["status"], metadata: { ...this.run.metadata, resourceVersion: String(Number(this.run.metadata.resourceVersion) + 1) } };
     return Promise.resolve(structuredClone(this.run));
   }
 }
@@ -55,10 +57,10 @@ const nauc = (seq: number, value: number): TrainerEvent => ({
   wallTime: new Date().toISOString(), split: "test", nauc: value, epoch: seq, lr: 0.025, imagesPerSecond: 500,
 });
 
-void test("events reach status once: duplicates, redeliveries, conflicts and a dead server change nothing", async (t) => {
+void test("events reach status once: duplicates, redeliveries, a failed write and a dead server change nothing", async (t) => {
   const port = await freePort();
   const store = new MemoryRuns(structuredClone(run));
-  store.conflictsToInject = 1;
+  store.failuresToInject = 1;
   const metrics = new OperatorMetrics({ processMetrics: false });
   const consumer = new EventConsumer({ natsUrl: `nats://127.0.0.1:${port}`, durable: "test-operator", runs: store, metrics, log: silentLogger, retryDelayMs: 100 });
   // The server is not up yet: the consumer keeps trying to connect.
@@ -111,7 +113,8 @@ void test("events reach status once: duplicates, redeliveries, conflicts and a d
 
   const text = await metrics.render();
   assert.match(text, new RegExp(`autoclint_run_alc\\{namespace="${ns}",run="r1"\\} 0\\.\\d+`));
-  assert.match(text, /autoclint_events_consumed_total\{type="nauc",outcome="duplicate"\} 3/);
+  // 3 republished + the redelivery of the first event, whose first status write failed (it was folded then, written on redelivery).
+  assert.match(text, /autoclint_events_consumed_total\{type="nauc",outcome="duplicate"\} 4/);
 });
 
 void test("an event that is not a trainer event is terminated, not redelivered", async () => {

@@ -12,7 +12,7 @@ import {
 } from "@autoclint/api";
 import type { Logger } from "../log";
 import type { EventOutcome, OperatorMetrics } from "../metrics";
-import { sameJson, updateStatus, type StatusStore } from "../reconcile/status";
+import { patchOwnedStatus, type StatusPatcher } from "../reconcile/status";
 import { foldEvent, foldFromStatus, statusOfFold, type RunFold } from "./fold";
 
 const DEFAULT_KEEP_TRIALS = 5;
@@ -29,7 +29,7 @@ export interface EventConsumerOptions {
   ackWaitMs?: number;
   /** Delay before a message whose status write failed is delivered again. */
   retryDelayMs?: number;
-  runs: StatusStore<AutoClintRun>;
+  runs: StatusPatcher<AutoClintRun>;
   metrics: Pick<OperatorMetrics, "countEvent" | "observeEventLag" | "setRunScores">;
   log: Logger;
   now?: () => number;
@@ -39,6 +39,8 @@ interface RunEntry {
   fold: RunFold;
   /** The fold holds events the status does not have yet (a write failed). */
   unwritten: boolean;
+  /** The run as last read or written: its uid guards each patch, its status says what is already there. */
+  stored: AutoClintRun;
   budgetSeconds: number;
   keepTrials: number;
 }
@@ -181,14 +183,14 @@ export class EventConsumer {
     const { namespace, name } = event.run;
     const key = `${namespace}/${name}`;
     let entry = this.runs.get(key);
-    let run: AutoClintRun | undefined;
     if (!entry || entry.fold.uid !== event.run.uid) {
-      run = await this.options.runs.get(namespace, name);
+      const run = await this.options.runs.get(namespace, name);
       if (!run) return "orphaned";
       if (run.metadata.uid !== event.run.uid) return "stale";
       entry = {
         fold: foldFromStatus(event.run.uid, run.status),
         unwritten: false,
+        stored: run,
         budgetSeconds: run.spec.timeBudgetSeconds,
         keepTrials: run.spec.augmentation?.keep ?? DEFAULT_KEEP_TRIALS,
       };
@@ -200,12 +202,13 @@ export class EventConsumer {
       entry.unwritten = true;
     }
     if (entry.unwritten) {
-      const written = await this.write(namespace, name, entry.fold, run);
-      entry.unwritten = false;
+      const written = await patchOwnedStatus(this.options.runs, entry.stored, statusOfFold(entry.fold));
       if (!written) {
         this.runs.delete(key);
         return "orphaned";
       }
+      entry.stored = written;
+      entry.unwritten = false;
       this.options.metrics.setRunScores(namespace, name, {
         alc: entry.fold.finalAlc ?? entry.fold.alc,
         nauc: entry.fold.nauc,
@@ -217,19 +220,4 @@ export class EventConsumer {
     return outcome;
   }
 
-  private async write(namespace: string, name: string, fold: RunFold, first: AutoClintRun | undefined): Promise<boolean> {
-    const owned = statusOfFold(fold);
-    const stored = await updateStatus<AutoClintRunStatus, AutoClintRun>(
-      this.options.runs,
-      namespace,
-      name,
-      (current) => {
-        if (current.metadata.uid !== fold.uid) return undefined;
-        const next = { ...current.status, ...owned };
-        return sameJson(current.status, next) ? undefined : next;
-      },
-      first,
-    );
-    return stored !== undefined && stored.metadata.uid === fold.uid;
-  }
 }

@@ -4,7 +4,7 @@
  * a KubeApiError with the HTTP code and the Status reason, and list/watch sources for informers.
  */
 import {
-  BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, Watch,
+  BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, Watch, setHeaderOptions,
   type CoreV1Event, type V1Job, type V1Pod,
 } from "@kubernetes/client-node";
 import { GROUP, VERSION, type AutoClintBenchmark, type AutoClintRun } from "@autoclint/api";
@@ -100,6 +100,20 @@ export class KubeResources {
     );
   }
 
+  /**
+   * Merge-patches status through the status subresource. `uid` in the body is a precondition: a
+   * new object under the same name fails with 409 instead of receiving the old one's status.
+   * `null` removes a field.
+   */
+  patchCustomStatus<T extends CustomObject>(resource: CustomResource, namespace: string, name: string, uid: string, status: Record<string, unknown>): Promise<T> {
+    return kubeCall(`patch ${resource.kind} ${namespace}/${name} status`, () =>
+      this.kube.custom.patchNamespacedCustomObjectStatus(
+        { group: GROUP, version: VERSION, namespace, plural: resource.plural, name, body: { metadata: { uid }, status }, fieldManager: this.fieldManager },
+        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+      ) as Promise<T>,
+    );
+  }
+
   createCustom<T extends CustomObject>(resource: CustomResource, object: T): Promise<T> {
     const { namespace = "", name } = object.metadata;
     return kubeCall(`create ${resource.kind} ${namespace}/${name}`, () =>
@@ -128,6 +142,17 @@ export class KubeResources {
     const namespace = job.metadata?.namespace ?? "";
     return kubeCall(`create job ${namespace}/${job.metadata?.name ?? ""}`, () =>
       this.kube.batch.createNamespacedJob({ namespace, body: job, fieldManager: this.fieldManager }),
+    );
+  }
+
+  getJob(namespace: string, name: string): Promise<V1Job | undefined> {
+    return orUndefinedIfNotFound(kubeCall(`get job ${namespace}/${name}`, () => this.kube.batch.readNamespacedJob({ namespace, name })));
+  }
+
+  /** Deletes a Job; its pods follow in the background (garbage collection). A Job already gone is no error. */
+  async deleteJob(namespace: string, name: string): Promise<void> {
+    await orUndefinedIfNotFound(
+      kubeCall(`delete job ${namespace}/${name}`, () => this.kube.batch.deleteNamespacedJob({ namespace, name, propagationPolicy: "Background" })),
     );
   }
 

@@ -31,6 +31,7 @@ type PodShape = {
   scheduled?: { status: "True" | "False"; reason?: string; message?: string; at: number };
   disruption?: string;
   running?: number;
+  waiting?: { reason: string; message?: string };
   terminated?: { exitCode: number; reason?: string; message?: string; started: number; finished: number };
 };
 
@@ -42,7 +43,7 @@ export function podFixture(attempt: number, shape: PodShape): V1Pod {
     ? { running: { startedAt: new Date(T0 + shape.running * 1000) } }
     : shape.terminated
       ? { terminated: { ...shape.terminated, startedAt: new Date(T0 + shape.terminated.started * 1000), finishedAt: new Date(T0 + shape.terminated.finished * 1000) } }
-      : { waiting: { reason: "ContainerCreating" } };
+      : { waiting: shape.waiting ?? { reason: "ContainerCreating" } };
   return {
     metadata: { name: `fmnist-a${attempt}-xyz`, namespace: "team-a", labels: { [LABEL_ATTEMPT]: String(attempt) }, creationTimestamp: new Date(T0 + 1000) },
     status: {

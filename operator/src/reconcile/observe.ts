@@ -24,6 +24,8 @@ export interface Unschedulable {
 export interface AttemptFailure {
   failureClass: FailureClass;
   message: string;
+  /** Classified without a pod to look at: a cause recorded while the pod existed wins. */
+  podGone?: boolean;
 }
 
 export interface AttemptObservation {
@@ -31,7 +33,13 @@ export interface AttemptObservation {
   job: string;
   pod?: string;
   phase: Exclude<RunPhase, "Pending">;
+  /** The Job has not ended by its own conditions: it may still hold a node and a GPU. */
+  jobActive: boolean;
   unschedulable?: Unschedulable;
+  /**
+   * Why a failed attempt failed; on a running one, why it is ending (its pod is being evicted or
+   * its node lost), kept because the pod may be gone by the time the Job says it failed.
+   */
   failure?: AttemptFailure;
   createdAt?: number;
   finishedAt?: number;
@@ -58,6 +66,36 @@ function trainerState(pod: V1Pod | undefined) {
 
 const EVICTION_REASONS = new Set(["Evicted", "Preempting", "EvictionByEvictionAPI", "PreemptionByScheduler", "TerminationByKubelet"]);
 const NODE_LOSS_REASONS = new Set(["NodeLost", "NodeShutdown", "Shutdown", "Terminated", "DeletionByTaintManager", "DeletionByPodGC"]);
+/** Pod reasons of a kubelet admission rejection: the node refused the pod, another node may take it. */
+const ADMISSION_REASONS = new Set(["UnexpectedAdmissionError", "NodeAffinity", "NodeName", "InvalidNodeInfo", "NodeSelectorMismatching"]);
+/** Container waiting reasons the kubelet does not get past on its own: the attempt fails now, not at its deadline. */
+const WAITING_FAILURES = new Map<string, FailureClass>([
+  ["ErrImagePull", "ImagePull"],
+  ["ImagePullBackOff", "ImagePull"],
+  ["InvalidImageName", "ImagePull"],
+  ["ErrImageNeverPull", "ImagePull"],
+  ["CreateContainerConfigError", "ContainerConfig"],
+  ["CreateContainerError", "ContainerConfig"],
+]);
+
+/** A trainer container the kubelet cannot start, as a failure naming the kubelet's reason. */
+export function startFailure(pod: V1Pod | undefined): AttemptFailure | undefined {
+  const waiting = trainerState(pod)?.waiting;
+  const failureClass = WAITING_FAILURES.get(waiting?.reason ?? "");
+  if (!waiting || !failureClass) return undefined;
+  return { failureClass, message: `${waiting.reason ?? ""}: ${waiting.message ?? "the kubelet cannot start the trainer container"}` };
+}
+
+/** Why a pod is being taken away while it still runs (its DisruptionTarget condition). */
+export function disruption(pod: V1Pod | undefined): AttemptFailure | undefined {
+  const condition = podCondition(pod, "DisruptionTarget");
+  if (condition?.status !== "True") return undefined;
+  const reason = condition.reason ?? "";
+  const message = condition.message ?? reason;
+  if (NODE_LOSS_REASONS.has(reason)) return { failureClass: "NodeLost", message };
+  if (EVICTION_REASONS.has(reason)) return { failureClass: "Evicted", message };
+  return undefined;
+}
 
 /** Why a failed attempt failed, most specific cause first. */
 export function classifyFailure(job: V1Job, pod: V1Pod | undefined): AttemptFailure {
@@ -74,6 +112,11 @@ export function classifyFailure(job: V1Job, pod: V1Pod | undefined): AttemptFail
   if (EVICTION_REASONS.has(podReason) || EVICTION_REASONS.has(disruptionReason)) {
     return { failureClass: "Evicted", message: pod?.status?.message ?? disruption?.message ?? "the trainer pod was evicted" };
   }
+  if (ADMISSION_REASONS.has(podReason) || podReason.startsWith("OutOf")) {
+    return { failureClass: "NodeRejected", message: `${podReason}: ${pod?.status?.message ?? "the kubelet refused the pod"}` };
+  }
+  const cannotStart = startFailure(pod);
+  if (cannotStart) return cannotStart;
   const terminated = trainerState(pod)?.terminated;
   if (terminated?.reason === "OOMKilled") {
     return { failureClass: "OOMKilled", message: "the trainer ran out of memory (OOMKilled)" };
@@ -82,14 +125,19 @@ export function classifyFailure(job: V1Job, pod: V1Pod | undefined): AttemptFail
     const own = terminated.message?.trim();
     return { failureClass: "Error", message: own ? own : `the trainer exited with code ${terminated.exitCode}` };
   }
-  // A failed Job whose pod is gone: the pod went with its node.
-  if (!pod) return { failureClass: "NodeLost", message: failed?.message ?? "the trainer pod disappeared" };
+  // A failed Job whose pod is gone: the pod went with its node (unless an earlier look said otherwise; see planRun).
+  if (!pod) return { failureClass: "NodeLost", message: failed?.message ?? "the trainer pod disappeared", podGone: true };
   return { failureClass: "Unknown", message: failed?.message ?? pod.status?.message ?? "the attempt failed" };
+}
+
+function jobEnded(job: V1Job): boolean {
+  return ["Complete", "SuccessCriteriaMet", "Failed", "FailureTarget"].some((type) => jobCondition(job, type));
 }
 
 function attemptPhase(job: V1Job, pod: V1Pod | undefined): AttemptObservation["phase"] {
   if (jobCondition(job, "Complete") || jobCondition(job, "SuccessCriteriaMet")) return "Succeeded";
   if (jobCondition(job, "Failed") || jobCondition(job, "FailureTarget")) return "Failed";
+  if (startFailure(pod)) return "Failed";
   switch (pod?.status?.phase) {
     case "Succeeded":
       return "Succeeded";
@@ -128,6 +176,7 @@ export function observeAttempt(job: V1Job, pods: V1Pod[], now: number): AttemptO
     attempt: attemptOfJob(job),
     job: job.metadata?.name ?? "",
     phase,
+    jobActive: !jobEnded(job),
     createdAt,
     finishedAt,
     // Waiting ends when the scheduler places the pod; an attempt that never got placed waited until it ended.
@@ -138,6 +187,7 @@ export function observeAttempt(job: V1Job, pods: V1Pod[], now: number): AttemptO
   if (phase === "Scheduling" && scheduled?.status === "False") {
     observation.unschedulable = { reason: scheduled.reason ?? "Unschedulable", message: scheduled.message ?? "the scheduler cannot place the trainer pod" };
   }
-  if (phase === "Failed") observation.failure = classifyFailure(job, pod);
+  const failure = phase === "Failed" ? classifyFailure(job, pod) : disruption(pod);
+  if (failure) observation.failure = failure;
   return observation;
 }

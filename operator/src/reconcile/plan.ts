@@ -3,7 +3,8 @@
  * the reconciler owns, whether to start an attempt, and the Kubernetes Events to record. Pure.
  */
 import type { AttemptStatus, AutoClintRun, AutoClintRunStatus, Condition, RunPhase } from "@autoclint/api";
-import { setCondition, type ConditionInput } from "./conditions";
+import { findCondition, setCondition, type ConditionInput } from "./conditions";
+import { DEFAULT_MAX_GPU_WAIT_SECONDS } from "./job";
 import type { AttemptObservation } from "./observe";
 import { decideRetry } from "./retry";
 
@@ -24,6 +25,8 @@ export interface RunPlan {
   status: ReconcilerStatus;
   /** Attempt number whose Job should exist and does not. */
   createAttempt?: number;
+  /** Jobs that must go: attempts judged failed (or a finished run's leftovers) that still hold a node. */
+  deleteJobs: string[];
   events: KubeEventSpec[];
 }
 
@@ -33,9 +36,19 @@ export interface PlanInput {
   attempts: AttemptObservation[];
   specProblems: string[];
   now: number;
+  /** The Job the plan wanted to create exists under a name another owner controls. */
+  nameTaken?: NameTaken;
+}
+
+export interface NameTaken {
+  job: string;
+  /** Who controls it, in words. */
+  owner: string;
 }
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z"));
+
+export const isTerminal = (phase: RunPhase | undefined) => phase === "Succeeded" || phase === "Failed";
 
 function history(attempts: AttemptObservation[]): AttemptStatus[] {
   return attempts.slice(-16).map((a) => {
@@ -46,6 +59,37 @@ function history(attempts: AttemptObservation[]): AttemptStatus[] {
   });
 }
 
+function fromHistory(entry: AttemptStatus): AttemptObservation {
+  const observation: AttemptObservation = {
+    attempt: entry.attempt, job: entry.job, phase: entry.phase === "Pending" ? "Scheduling" : entry.phase, jobActive: false,
+    gpuWaitSeconds: entry.gpuWaitSeconds ?? 0, computeSeconds: entry.computeSeconds ?? 0,
+  };
+  if (entry.pod) observation.pod = entry.pod;
+  if (entry.failureClass) observation.failure = { failureClass: entry.failureClass, message: entry.message ?? "" };
+  if (!isTerminal(entry.phase)) {
+    // Its Job went away before it ended (the caller made sure it is really gone): the attempt is over.
+    observation.phase = "Failed";
+    observation.failure ??= { failureClass: "JobDeleted", message: `trainer Job ${entry.job} was deleted while the attempt was ${entry.phase}` };
+  }
+  return observation;
+}
+
+/**
+ * The attempts as the status remembers them, updated by what is observed now. An attempt whose
+ * Job is gone keeps its recorded outcome, and a cause recorded while the pod existed beats a guess
+ * made without it: what was seen once is not re-derived from what is left.
+ */
+export function mergeAttempts(recorded: readonly AttemptStatus[], observed: readonly AttemptObservation[]): AttemptObservation[] {
+  const byNumber = new Map(recorded.map((entry) => [entry.attempt, fromHistory(entry)]));
+  for (const seen of observed) {
+    const before = recorded.find((entry) => entry.attempt === seen.attempt);
+    const merged = { ...seen };
+    if (seen.failure?.podGone && before?.failureClass) merged.failure = { failureClass: before.failureClass, message: before.message ?? "" };
+    byNumber.set(seen.attempt, merged);
+  }
+  return [...byNumber.values()].sort((a, b) => a.attempt - b.attempt);
+}
+
 interface PhaseDecision {
   phase: RunPhase;
   message: string;
@@ -53,14 +97,35 @@ interface PhaseDecision {
   conditions: ConditionInput[];
 }
 
-function decideFromLatest(run: AutoClintRun, attempts: AttemptObservation[]): PhaseDecision {
-  const latest = attempts.at(-1);
-  if (!latest) return { phase: "Pending", message: "creating the trainer Job", createAttempt: 0, conditions: [] };
-  const scheduled: ConditionInput = latest.unschedulable
-    ? { type: "Scheduled", status: "False", reason: latest.unschedulable.reason, message: latest.unschedulable.message }
-    : latest.pod && latest.phase !== "Scheduling"
-      ? { type: "Scheduled", status: "True", reason: "Scheduled", message: `pod ${latest.pod} placed` }
-      : { type: "Scheduled", status: "Unknown", reason: "Waiting", message: "waiting for the trainer pod to be placed" };
+function scheduledCondition(latest: AttemptObservation): ConditionInput {
+  if (latest.unschedulable) return { type: "Scheduled", status: "False", reason: latest.unschedulable.reason, message: latest.unschedulable.message };
+  if (latest.pod && latest.phase !== "Scheduling") return { type: "Scheduled", status: "True", reason: "Scheduled", message: `pod ${latest.pod} placed` };
+  return { type: "Scheduled", status: "Unknown", reason: "Waiting", message: "waiting for the trainer pod to be placed" };
+}
+
+/**
+ * The latest attempt as it stands once the operator's own limits are applied: a pod the scheduler
+ * has not placed within maxGpuWaitSeconds fails, and a deadline that ran out while waiting names
+ * the scheduler's last reason (the Job controller deletes the pod that carried it).
+ */
+function applyGpuWaitLimit(run: AutoClintRun, latest: AttemptObservation): AttemptObservation {
+  const limit = run.spec.scheduling?.maxGpuWaitSeconds ?? DEFAULT_MAX_GPU_WAIT_SECONDS;
+  const lastReason = latest.unschedulable?.message ?? findCondition(run.status?.conditions, "Scheduled")?.message;
+  const wasUnschedulable = latest.unschedulable !== undefined || findCondition(run.status?.conditions, "Scheduled")?.status === "False";
+  if (latest.phase === "Scheduling" && latest.gpuWaitSeconds >= limit) {
+    const why = lastReason && wasUnschedulable ? lastReason : "the trainer pod was not placed";
+    return { ...latest, phase: "Failed", failure: { failureClass: "DeadlineExceeded", message: `no node within scheduling.maxGpuWaitSeconds (${limit} s): ${why}` } };
+  }
+  if (latest.phase === "Failed" && latest.failure?.failureClass === "DeadlineExceeded" && latest.computeSeconds === 0 && wasUnschedulable && lastReason) {
+    if (latest.failure.message.includes(lastReason)) return latest;
+    return { ...latest, failure: { failureClass: "DeadlineExceeded", message: `${latest.failure.message}; never placed: ${lastReason}` } };
+  }
+  return latest;
+}
+
+function decideFromLatest(run: AutoClintRun, latest: AttemptObservation | undefined, attemptsMade: number): PhaseDecision {
+  if (!latest) return { phase: "Pending", message: "creating the trainer Job", createAttempt: attemptsMade, conditions: [] };
+  const scheduled = scheduledCondition(latest);
   switch (latest.phase) {
     case "Scheduling":
       return { phase: "Scheduling", message: latest.unschedulable?.message ?? "waiting for a node", conditions: [scheduled] };
@@ -70,9 +135,9 @@ function decideFromLatest(run: AutoClintRun, attempts: AttemptObservation[]): Ph
       return { phase: "Succeeded", message: "the trainer finished", conditions: [scheduled, { type: "Succeeded", status: "True", reason: "Completed", message: "the trainer finished" }] };
     case "Failed": {
       const failure = latest.failure ?? { failureClass: "Unknown" as const, message: "the attempt failed" };
-      const decision = decideRetry(run.spec.retries, attempts.length, failure.failureClass);
+      const decision = decideRetry(run.spec.retries, attemptsMade, failure.failureClass);
       if (decision.retry) {
-        return { phase: "Pending", message: `attempt ${latest.attempt} failed (${failure.failureClass}: ${failure.message}); retrying`, createAttempt: latest.attempt + 1, conditions: [scheduled] };
+        return { phase: "Pending", message: `attempt ${latest.attempt} failed (${failure.failureClass}: ${failure.message}); retrying`, createAttempt: attemptsMade, conditions: [scheduled] };
       }
       const message = `${failure.failureClass}: ${failure.message}`;
       return { phase: "Failed", message: `${message} (${decision.reason})`, conditions: [scheduled, { type: "Succeeded", status: "False", reason: failure.failureClass, message }] };
@@ -84,30 +149,52 @@ function phaseEvent(phase: RunPhase, message: string): KubeEventSpec {
   return { type: phase === "Failed" ? "Warning" : "Normal", reason: phase, message };
 }
 
-export function planRun({ run, attempts, specProblems, now }: PlanInput): RunPlan {
+/** A finished run stays finished: its status is final, and nothing of it may hold a node. */
+function planFinished(run: AutoClintRun, attempts: AttemptObservation[]): RunPlan {
   const previous = run.status ?? {};
+  const status = Object.fromEntries(RECONCILER_STATUS_FIELDS.map((field) => [field, previous[field]])) as ReconcilerStatus;
+  return { status, deleteJobs: attempts.filter((a) => a.jobActive).map((a) => a.job), events: [] };
+}
+
+export function planRun({ run, attempts: observed, specProblems, now, nameTaken }: PlanInput): RunPlan {
+  const previous = run.status ?? {};
+  if (isTerminal(previous.phase)) return planFinished(run, observed);
   const nowIso = iso(now) ?? "";
   const generation = run.metadata.generation;
   let conditions: Condition[] = previous.conditions ?? [];
   const events: KubeEventSpec[] = [];
+  const attempts = mergeAttempts(previous.attemptHistory ?? [], observed);
+  const last = attempts.at(-1);
+  if (last) attempts[attempts.length - 1] = applyGpuWaitLimit(run, last);
+  // Attempt numbers are never reused (events are keyed by them): the next one is past every one recorded or seen.
+  const attemptsMade = Math.max(previous.attempts ?? 0, (last?.attempt ?? -1) + 1);
   let decision: PhaseDecision;
-  if (attempts.length === 0 && specProblems.length > 0) {
+  if (run.spec.cancel === true) {
+    const message = "cancelled: spec.cancel is true";
+    decision = { phase: "Failed", message, conditions: [{ type: "Succeeded", status: "False", reason: "Cancelled", message }] };
+  } else if (attempts.length === 0 && specProblems.length > 0) {
     const message = `invalid spec: ${specProblems.join("; ")}`;
     decision = { phase: "Failed", message, conditions: [{ type: "SpecValid", status: "False", reason: "InvalidSpec", message }] };
   } else {
-    decision = decideFromLatest(run, attempts);
+    decision = decideFromLatest(run, attempts.at(-1), attemptsMade);
+    if (nameTaken && decision.createAttempt !== undefined) {
+      const message = `Job ${nameTaken.job} already exists and is not this run's (controller: ${nameTaken.owner}); the run waits until it is deleted`;
+      decision = { phase: "Pending", message, conditions: [{ type: "JobCreated", status: "False", reason: "NameTaken", message }] };
+    } else if (findCondition(previous.conditions, "JobCreated")?.status === "False") {
+      decision.conditions.push({ type: "JobCreated", status: "True", reason: "Created", message: "the trainer Job's name is free again" });
+    }
     decision.conditions.unshift({ type: "SpecValid", status: "True", reason: "Valid", message: "spec accepted" });
   }
   for (const condition of decision.conditions) conditions = setCondition(conditions, condition, nowIso, generation);
 
   const created = attempts.map((a) => a.createdAt).filter((t): t is number => t !== undefined);
-  const terminal = decision.phase === "Succeeded" || decision.phase === "Failed";
+  const terminal = isTerminal(decision.phase);
   const status: ReconcilerStatus = {
     phase: decision.phase,
     observedGeneration: generation,
     conditions,
     message: decision.message,
-    attempts: attempts.length,
+    attempts: attemptsMade,
     attemptHistory: history(attempts),
     trainerPod: attempts.at(-1)?.pod,
     startTime: previous.startTime ?? iso(created.length > 0 ? Math.min(...created) : undefined),
@@ -116,6 +203,7 @@ export function planRun({ run, attempts, specProblems, now }: PlanInput): RunPla
     computeSeconds: attempts.reduce((sum, a) => sum + a.computeSeconds, 0),
   };
   if (previous.phase !== decision.phase) events.push(phaseEvent(decision.phase, decision.message));
+  if (nameTaken && findCondition(previous.conditions, "JobCreated")?.status !== "False") events.push({ type: "Warning", reason: "NameTaken", message: decision.message });
   // The scheduler's verdict gets its own Event when it turns negative, whatever the phase did.
   const unschedulable = attempts.at(-1)?.unschedulable;
   const wasUnschedulable = previous.conditions?.some((c) => c.type === "Scheduled" && c.status === "False");
@@ -123,7 +211,9 @@ export function planRun({ run, attempts, specProblems, now }: PlanInput): RunPla
   if (decision.createAttempt !== undefined && decision.createAttempt > 0) {
     events.push({ type: "Warning", reason: "Retrying", message: `starting attempt ${decision.createAttempt}: ${decision.message}` });
   }
-  const plan: RunPlan = { status, events };
+  // An attempt the operator judged failed (or any but the latest) must not keep its GPU until the Job's deadline.
+  const deleteJobs = attempts.filter((a, i) => a.jobActive && (terminal || a.phase === "Failed" || i < attempts.length - 1)).map((a) => a.job);
+  const plan: RunPlan = { status, deleteJobs, events };
   if (decision.createAttempt !== undefined) plan.createAttempt = decision.createAttempt;
   return plan;
 }

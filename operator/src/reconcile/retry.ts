@@ -2,7 +2,7 @@
 import type { FailureClass, Retries } from "@autoclint/api";
 
 export const DEFAULT_RETRY_LIMIT = 2;
-export const DEFAULT_RETRY_ON: readonly FailureClass[] = ["Evicted", "NodeLost"];
+export const DEFAULT_RETRY_ON: readonly FailureClass[] = ["Evicted", "NodeLost", "NodeRejected"];
 
 export type RetryDecision = { retry: true } | { retry: false; reason: string };
 

@@ -10,15 +10,20 @@ import { KubeApiError } from "../errors";
 import { renderTrainerJob, type TrainerJobOptions } from "./job";
 import { LABEL_ATTEMPT, LABEL_RUN_UID } from "./labels";
 import { attemptOfJob, observeAttempt, type AttemptObservation } from "./observe";
-import { planRun, RECONCILER_STATUS_FIELDS, type KubeEventSpec, type RunPlan } from "./plan";
-import { sameJson, updateStatus, type StatusStore } from "./status";
+import { isTerminal, planRun, RECONCILER_STATUS_FIELDS, type KubeEventSpec, type NameTaken, type RunPlan } from "./plan";
+import { patchOwnedStatus, type StatusPatcher } from "./status";
 import { validateRunSpec } from "./validate";
 
 /** The Kubernetes calls the run reconciler needs. */
-export interface RunApi extends StatusStore<AutoClintRun> {
+export interface RunApi extends StatusPatcher<AutoClintRun> {
   listJobs(namespace: string, labelSelector: string): Promise<V1Job[]>;
   listPods(namespace: string, labelSelector: string): Promise<V1Pod[]>;
+  /** The final state of the run's pods deleted lately (the watch saw them go); [] when unknown. */
+  deletedPods?(runUid: string): V1Pod[];
   createJob(job: V1Job): Promise<V1Job>;
+  getJob(namespace: string, name: string): Promise<V1Job | undefined>;
+  /** Deletes a Job and, in the background, its pods; a Job already gone is no error. */
+  deleteJob(namespace: string, name: string): Promise<void>;
   createEvent(event: CoreV1Event): Promise<unknown>;
 }
 
@@ -90,21 +95,26 @@ export class RunReconciler implements Reconciler {
       return;
     }
     const selector = `${LABEL_RUN_UID}=${run.metadata.uid ?? ""}`;
-    const [jobs, pods] = await Promise.all([api.listJobs(namespace, selector), api.listPods(namespace, selector)]);
+    const [jobs, livePods] = await Promise.all([api.listJobs(namespace, selector), api.listPods(namespace, selector)]);
+    const live = new Set(livePods.map((p) => p.metadata?.uid));
+    const pods = [...livePods, ...(api.deletedPods?.(run.metadata.uid ?? "") ?? []).filter((p) => !live.has(p.metadata?.uid))];
     const now = this.now();
-    const specProblems = validateRunSpec(run.spec);
+    const specProblems = isTerminal(run.status?.phase) ? [] : validateRunSpec(run.spec);
     let attempts = observeAttempts(jobs, pods, now);
     let plan = planRun({ run, attempts, specProblems, now });
     const events = [...plan.events];
     if (plan.createAttempt !== undefined) {
-      const job = await this.createAttemptJob(run, plan.createAttempt, log);
-      attempts = [...attempts.filter((a) => a.attempt !== plan.createAttempt), observeAttempt(job, [], now)];
-      // Plan again with the Job that now exists, from the phase the first plan moved to.
+      const created = await this.createAttemptJob(run, plan.createAttempt, log);
+      if ("job" in created) attempts = [...attempts.filter((a) => a.attempt !== plan.createAttempt), observeAttempt(created.job, [], now)];
+      // Plan again with the Job that now exists (or the name that is taken), from the phase the first plan moved to.
       const afterCreate: AutoClintRun = { ...run, status: { ...run.status, ...plan.status } };
-      plan = planRun({ run: afterCreate, attempts, specProblems, now });
+      const nameTaken = "taken" in created ? created.taken : undefined;
+      plan = planRun({ run: afterCreate, attempts, specProblems, now, nameTaken });
       events.push(...plan.events);
     }
     await this.writeStatus(run, plan);
+    // After the status says why: a deleted Job's pod takes the reason with it.
+    for (const job of plan.deleteJobs) await this.deleteJob(namespace, job, log);
     for (const event of events) {
       await api.createEvent(kubeEvent(run, event, now, this.options.instance)).catch((error: unknown) => log.warn("recording an event failed", { error, reason: event.reason }));
     }
@@ -112,34 +122,36 @@ export class RunReconciler implements Reconciler {
     if (events.length > 0) log.info("run phase", { phase, message: plan.status.message, attempts: plan.status.attempts });
     metrics.setRunPhase(namespace, name, phase);
     metrics.setRunGpuWait(namespace, name, plan.status.gpuWaitSeconds ?? 0);
-    return phase === "Succeeded" || phase === "Failed" ? undefined : { requeueAfterMs: this.options.activeRequeueMs };
+    return isTerminal(phase) ? undefined : { requeueAfterMs: this.options.activeRequeueMs };
   }
 
-  private async createAttemptJob(run: AutoClintRun, attempt: number, log: ReconcileContext["log"]): Promise<V1Job> {
+  /** Creates the attempt's Job; a same-named Job that another owner controls is reported, never taken for ours. */
+  private async createAttemptJob(run: AutoClintRun, attempt: number, log: ReconcileContext["log"]): Promise<{ job: V1Job } | { taken: NameTaken }> {
     const job = renderTrainerJob(run, attempt, this.options.job);
+    const { namespace = "" } = run.metadata;
+    const jobName = job.metadata?.name ?? "";
     try {
       const created = await this.options.api.createJob(job);
-      log.info("created trainer job", { job: job.metadata?.name, attempt });
-      return created;
+      log.info("created trainer job", { job: jobName, attempt });
+      return { job: created };
     } catch (error) {
-      // Our list was older than the Job: it exists, which is all this reconcile wanted.
-      if (error instanceof KubeApiError && error.alreadyExists) return job;
-      throw error;
+      if (!(error instanceof KubeApiError && error.alreadyExists)) throw error;
     }
+    const existing = await this.options.api.getJob(namespace, jobName);
+    if (!existing) throw new KubeApiError(`create job ${namespace}/${jobName}`, 409, "AlreadyExists", "the Job existed and then vanished: retrying");
+    const owner = existing.metadata?.ownerReferences?.find((ref) => ref.controller);
+    if (owner?.uid === run.metadata.uid) return { job: existing }; // our own, created by an earlier reconcile
+    const by = owner ? `${owner.kind} ${owner.name} (uid ${owner.uid})` : "no controller";
+    log.warn("trainer job name taken by another owner", { job: jobName, owner: by });
+    return { taken: { job: jobName, owner: by } };
+  }
+
+  private async deleteJob(namespace: string, job: string, log: ReconcileContext["log"]): Promise<void> {
+    await this.options.api.deleteJob(namespace, job);
+    log.info("deleted trainer job", { job });
   }
 
   private async writeStatus(run: AutoClintRun, plan: RunPlan): Promise<void> {
-    const { namespace = "", name } = run.metadata;
-    await updateStatus<AutoClintRunStatus, AutoClintRun>(
-      this.options.api,
-      namespace,
-      name,
-      (current) => {
-        if (current.metadata.uid !== run.metadata.uid) return undefined; // a new run under the same name
-        if (sameJson(ownedFields(current.status), ownedFields(plan.status))) return undefined;
-        return { ...current.status, ...plan.status };
-      },
-      run,
-    );
+    await patchOwnedStatus(this.options.api, run, ownedFields(plan.status));
   }
 }

@@ -8,7 +8,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { EventFactory, type RunIdentity } from "./factory";
 import { NatsEventPublisher, type EventLogger } from "./nats-publisher";
-import { TestNatsServer } from "./nats-server.testkit";
+import { startNatsServer, type TestNatsServer } from "@autoclint/api/testing";
 import { createEventSink } from "./sink";
 
 const FAST_BACKOFF = { initialMs: 50, maxMs: 400 };
@@ -103,7 +103,7 @@ void describe("EventSink with a real nats-server -js", () => {
   let server: TestNatsServer;
   let dir: string;
   before(async () => {
-    server = await TestNatsServer.start();
+    server = await startNatsServer();
     dir = mkdtempSync(join(tmpdir(), "autoclint-events-"));
   });
   after(async () => {

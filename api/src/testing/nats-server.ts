@@ -1,4 +1,8 @@
-/** Starts a real nats-server with JetStream on a free port, for tests. */
+/**
+ * A real `nats-server -js` for the tests of every workspace: its own free port and store folder,
+ * stoppable and restartable on the same port and store (like a pod restart with a persistent
+ * volume). Test support, not part of the API: imported as `@autoclint/api/testing`.
+ */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -22,8 +26,9 @@ export interface TestNatsServer {
   url: string;
   port: number;
   storeDir: string;
-  /** Stops the process; the store directory stays so that a restart keeps the streams. */
+  /** Stops the process (SIGTERM); the store directory stays so that a restart keeps the streams. */
   stop(): Promise<void>;
+  /** Stops it if it runs, then starts it again on the same port and store. */
   restart(): Promise<void>;
   /** Stops and removes the store. */
   dispose(): Promise<void>;
