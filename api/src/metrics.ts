@@ -23,6 +23,8 @@ export const METRICS = {
   reconcileDurationSeconds: "autoclint_reconcile_duration_seconds",
   /** counter {type, outcome}: trainer events consumed (applied, duplicate, stale, orphaned, invalid). */
   eventsConsumedTotal: "autoclint_events_consumed_total",
+  /** counter {writer}: status writes by the reconciler and by the event consumer (coalesced: fewer than events). */
+  statusWritesTotal: "autoclint_status_writes_total",
   /** histogram: wall-clock lag from an event's wallTime to its fold into status. */
   eventLagSeconds: "autoclint_event_lag_seconds",
   /** gauge: 1 while this replica holds the leader Lease. */

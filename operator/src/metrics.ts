@@ -29,6 +29,7 @@ export class OperatorMetrics implements ControllerMetrics, RunMetrics {
     name: METRICS.eventLagSeconds, help: "Seconds from a trainer event's wall time to its fold into the run's status.",
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers: [this.registry],
   });
+  private readonly statusWrites = new Counter({ name: METRICS.statusWritesTotal, help: "Status writes, by writer (reconciler, events).", labelNames: ["writer"], registers: [this.registry] });
   private readonly leader = this.gauge(METRICS.leader, "1 while this replica holds the leader Lease.", []);
   private readonly queueDepth = this.gauge(METRICS.queueDepth, "Objects waiting in the work queue.", []);
 
@@ -82,6 +83,10 @@ export class OperatorMetrics implements ControllerMetrics, RunMetrics {
 
   observeEventLag(seconds: number): void {
     if (Number.isFinite(seconds)) this.eventLag.observe(Math.max(0, seconds));
+  }
+
+  countStatusWrite(writer: "reconciler" | "events"): void {
+    this.statusWrites.inc({ writer });
   }
 
   setLeader(leading: boolean): void {

@@ -48,6 +48,16 @@ function leaseApi(resources: KubeResources): LeaseApi {
   };
 }
 
+/**
+ * Whether `next` differs from `previous` in status alone (and in the metadata every write moves).
+ * A resync or relist re-delivers the same version: that is not an update, it is a reminder.
+ */
+export function statusOnlyUpdate(next: AutoClintRun, previous: AutoClintRun | undefined): boolean {
+  if (!previous || previous.metadata.resourceVersion === next.metadata.resourceVersion) return false;
+  const meta = (run: AutoClintRun) => [run.metadata.generation, run.metadata.deletionTimestamp, run.metadata.labels, run.metadata.annotations];
+  return JSON.stringify(meta(previous)) === JSON.stringify(meta(next));
+}
+
 export async function startOperator(config: OperatorConfig, kubeConfig: KubeConfig, log: Logger, hooks: OperatorHooks = {}): Promise<RunningOperator> {
   const metrics = new OperatorMetrics();
   const resources = new KubeResources(connectKube(kubeConfig));
@@ -56,13 +66,31 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
     get: (ns: string, name: string) => resources.getCustom<AutoClintRun>(RUN_RESOURCE, ns, name),
     patchStatus: (ns: string, name: string, uid: string, status: Record<string, unknown>) => resources.patchCustomStatus<AutoClintRun>(RUN_RESOURCE, ns, name, uid, status),
   };
+  const informerOptions = (name: string) => ({ name, resyncMs: config.resyncSeconds * 1000, reconnect: { baseMs: 500, maxMs: 30_000 }, log });
+  const controllerRef: { current?: Controller } = {};
+  const enqueueRunOf = (object: Annotated) => {
+    const run = object.metadata?.annotations?.[ANNOTATION_RUN];
+    if (run && object.metadata?.namespace) controllerRef.current?.enqueue(RUN_RESOURCE.kind, object.metadata.namespace, run);
+  };
+  const byRunUid = (object: { metadata?: { labels?: Record<string, string> } }) => object.metadata?.labels?.[LABEL_RUN_UID];
   // Deleted trainer pods' final states, by run uid: an eviction's cause goes with the pod.
-  const deletedPods = new Tombstones<V1Pod & KubeObject>({ ttlMs: 15 * 60_000, max: 10_000, groupOf: (pod) => (pod as V1Pod).metadata?.labels?.[LABEL_RUN_UID] });
+  const deletedPods = new Tombstones<V1Pod & KubeObject>({ ttlMs: 15 * 60_000, max: 10_000, groupOf: byRunUid });
+  // Trainer Jobs and pods, cached and indexed by their run's uid: the run reconciler reads them there.
+  const jobInformer = new Informer<V1Job & KubeObject>(jobSource(resources.kube, MANAGED_SELECTOR, config.watchNamespace) as ListWatchSource<V1Job & KubeObject>, {
+    onUpsert: enqueueRunOf, onDelete: enqueueRunOf,
+  }, { ...informerOptions("jobs"), indexBy: byRunUid });
+  const podInformer = new Informer<V1Pod & KubeObject>(podSource(resources.kube, MANAGED_SELECTOR, config.watchNamespace) as ListWatchSource<V1Pod & KubeObject>, {
+    onUpsert: enqueueRunOf,
+    onDelete: (pod) => {
+      deletedPods.remember(pod);
+      enqueueRunOf(pod);
+    },
+  }, { ...informerOptions("pods"), indexBy: byRunUid });
   const runReconciler = new RunReconciler({
     api: {
       ...runApi,
-      listJobs: (ns, selector) => resources.listJobs(ns, selector),
-      listPods: (ns, selector) => resources.listPods(ns, selector),
+      jobsOf: (ns, runUid) => jobInformer.byIndex(runUid).filter((job) => job.metadata?.namespace === ns),
+      podsOf: (ns, runUid) => podInformer.byIndex(runUid).filter((pod) => pod.metadata?.namespace === ns),
       deletedPods: (runUid) => deletedPods.of(runUid),
       createJob: (job) => resources.createJob(job),
       getJob: (ns, name) => resources.getJob(ns, name),
@@ -87,24 +115,22 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
     createRun: (run) => resources.createCustom(RUN_RESOURCE, run),
   });
   const controller = new Controller(queue, [runReconciler, benchmarkReconciler], { workers: config.workers, log, metrics });
+  controllerRef.current = controller;
   const consumer = new EventConsumer({ natsUrl: config.natsUrl, durable: config.durableConsumer, runs: runApi, metrics, log: log.child({ component: "events" }) });
 
-  const enqueueRunOf = (object: Annotated) => {
-    const run = object.metadata?.annotations?.[ANNOTATION_RUN];
-    if (run && object.metadata?.namespace) controller.enqueue(RUN_RESOURCE.kind, object.metadata.namespace, run);
-  };
   const enqueueBenchmarkOf = (object: Annotated) => {
     const benchmark = object.metadata?.annotations?.[ANNOTATION_BENCHMARK];
     if (benchmark && object.metadata?.namespace) controller.enqueue(BENCHMARK_RESOURCE.kind, object.metadata.namespace, benchmark);
   };
   const enqueueSelf = (kind: string) => (object: KubeObject) => controller.enqueue(kind, object.metadata?.namespace ?? "", object.metadata?.name ?? "");
-  const informerOptions = (name: string) => ({ name, resyncMs: config.resyncSeconds * 1000, reconnect: { baseMs: 500, maxMs: 30_000 }, log });
   const kube = resources.kube;
   const ns = config.watchNamespace;
   const informers: Informer<KubeObject>[] = [
     new Informer(customSource<AutoClintRun>(kube, RUN_RESOURCE, ns) as ListWatchSource<KubeObject>, {
-      onUpsert: (run) => {
-        enqueueSelf(RUN_RESOURCE.kind)(run);
+      onUpsert: (run, previous) => {
+        // A status-only update (the event consumer's or the reconciler's own write) gives the
+        // reconciler nothing new to act on; a benchmark, though, follows its runs' status.
+        if (!statusOnlyUpdate(run as AutoClintRun, previous as AutoClintRun | undefined)) enqueueSelf(RUN_RESOURCE.kind)(run);
         enqueueBenchmarkOf(run);
       },
       onDelete: (run) => {
@@ -118,14 +144,8 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
       onUpsert: enqueueSelf(BENCHMARK_RESOURCE.kind),
       onDelete: enqueueSelf(BENCHMARK_RESOURCE.kind),
     }, informerOptions("autoclintbenchmarks")),
-    new Informer(jobSource(kube, MANAGED_SELECTOR, ns) as ListWatchSource<V1Job & KubeObject>, { onUpsert: enqueueRunOf, onDelete: enqueueRunOf }, informerOptions("jobs")),
-    new Informer(podSource(kube, MANAGED_SELECTOR, ns) as ListWatchSource<V1Pod & KubeObject>, {
-      onUpsert: enqueueRunOf,
-      onDelete: (pod) => {
-        deletedPods.remember(pod as V1Pod & KubeObject);
-        enqueueRunOf(pod);
-      },
-    }, informerOptions("pods")),
+    jobInformer,
+    podInformer,
   ] as Informer<KubeObject>[];
 
   let working = false;
@@ -145,7 +165,11 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
     working = true;
     metrics.setLeader(true);
     for (const informer of informers) informer.start();
-    controller.start();
+    // Reconcilers read the caches: they start once every informer has listed (client-go's WaitForCacheSync).
+    void (async () => {
+      while (working && informers.some((i) => !i.hasSynced)) await new Promise((resolve) => setTimeout(resolve, 100));
+      if (working) controller.start();
+    })();
     consumerStarting = startConsumer();
   };
   const stopWork = async () => {

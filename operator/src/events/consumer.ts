@@ -29,20 +29,39 @@ export interface EventConsumerOptions {
   ackWaitMs?: number;
   /** Delay before a message whose status write failed is delivered again. */
   retryDelayMs?: number;
+  /**
+   * A run's events arriving within this long go into one status write (each run on its own timer,
+   * so runs are written in parallel). Messages are acked only after the write that holds them.
+   */
+  coalesceMs?: number;
   runs: StatusPatcher<AutoClintRun>;
-  metrics: Pick<OperatorMetrics, "countEvent" | "observeEventLag" | "setRunScores">;
+  metrics: Pick<OperatorMetrics, "countEvent" | "observeEventLag" | "setRunScores" | "countStatusWrite">;
   log: Logger;
   now?: () => number;
 }
 
+interface PendingMessage {
+  message: Pick<JsMsg, "ack" | "nak">;
+  type: string;
+  outcome: EventOutcome;
+  /** Set for applied events: when the trainer sent it (for the lag histogram). */
+  wallTime?: string;
+}
+
 interface RunEntry {
   fold: RunFold;
-  /** The fold holds events the status does not have yet (a write failed). */
+  /** The fold as the last successful write left it: a failed write rolls back to it. */
+  written: RunFold;
+  /** The fold holds events the status does not have yet. */
   unwritten: boolean;
   /** The run as last read or written: its uid guards each patch, its status says what is already there. */
   stored: AutoClintRun;
   budgetSeconds: number;
   keepTrials: number;
+  /** Messages folded in and not acked yet: acked once a status write holds them, naked when it fails. */
+  pending: PendingMessage[];
+  flushTimer?: NodeJS.Timeout;
+  flushing?: Promise<void>;
 }
 
 /** Subject filter for every event of one run. */
@@ -56,6 +75,8 @@ export class EventConsumer {
   private messages: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
   private readonly runs = new Map<string, RunEntry>();
+  /** Runs being read for their first event, so concurrent first events share one read. */
+  private readonly loading = new Map<string, Promise<RunEntry | EventOutcome>>();
   private stopped = false;
   private readonly now: () => number;
 
@@ -96,6 +117,8 @@ export class EventConsumer {
     this.stopped = true;
     await this.messages?.close();
     await this.loop;
+    // Write what was folded and ack it now, rather than leave it to a redelivery.
+    await Promise.all([...this.runs.keys()].map((key) => this.flush(key)));
     const connection = this.connection;
     if (!connection || connection.isClosed()) return;
     // Drain flushes pending acks; it needs a server, so give up on it after a while and close.
@@ -107,6 +130,8 @@ export class EventConsumer {
 
   /** A run is gone: forget its state and purge its events from the stream. */
   async purgeRun(namespace: string, name: string): Promise<void> {
+    const entry = this.runs.get(`${namespace}/${name}`);
+    clearTimeout(entry?.flushTimer);
     this.runs.delete(`${namespace}/${name}`);
     if (!this.manager) return;
     const response = await this.manager.streams.purge(this.streamName, { filter: runSubjectFilter(namespace, name) });
@@ -160,8 +185,12 @@ export class EventConsumer {
     }
   }
 
-  /** Applies one message, then acks it; throws (and the caller naks) when the status write fails. */
-  async handle(message: Pick<JsMsg, "data" | "subject" | "ack" | "term">): Promise<EventOutcome> {
+  /**
+   * Folds one message into its run and queues it for the run's next status write, which acks it;
+   * a message that changes nothing and waits on no write is acked now. Throws (and the caller naks)
+   * when the run cannot be read.
+   */
+  async handle(message: Pick<JsMsg, "data" | "subject" | "ack" | "nak" | "term">): Promise<EventOutcome> {
     let event: TrainerEvent;
     try {
       event = JSON.parse(new TextDecoder().decode(message.data)) as TrainerEvent;
@@ -173,51 +202,127 @@ export class EventConsumer {
       message.term("not a trainer event");
       return "invalid";
     }
-    const outcome = await this.apply(event);
-    message.ack();
-    this.options.metrics.countEvent(event.type, outcome);
-    return outcome;
-  }
-
-  private async apply(event: TrainerEvent): Promise<EventOutcome> {
-    const { namespace, name } = event.run;
-    const key = `${namespace}/${name}`;
-    let entry = this.runs.get(key);
-    if (!entry || entry.fold.uid !== event.run.uid) {
-      const run = await this.options.runs.get(namespace, name);
-      if (!run) return "orphaned";
-      if (run.metadata.uid !== event.run.uid) return "stale";
-      entry = {
-        fold: foldFromStatus(event.run.uid, run.status),
-        unwritten: false,
-        stored: run,
-        budgetSeconds: run.spec.timeBudgetSeconds,
-        keepTrials: run.spec.augmentation?.keep ?? DEFAULT_KEEP_TRIALS,
-      };
-      this.runs.set(key, entry);
+    const key = `${event.run.namespace}/${event.run.name}`;
+    const entry = await this.entryFor(key, event);
+    if (typeof entry === "string") {
+      message.ack();
+      this.options.metrics.countEvent(event.type, entry);
+      return entry;
     }
     const { fold, outcome } = foldEvent(entry.fold, event, entry);
     if (outcome === "applied") {
       entry.fold = fold;
       entry.unwritten = true;
     }
-    if (entry.unwritten) {
-      const written = await patchOwnedStatus(this.options.runs, entry.stored, statusOfFold(entry.fold));
-      if (!written) {
-        this.runs.delete(key);
-        return "orphaned";
-      }
-      entry.stored = written;
-      entry.unwritten = false;
-      this.options.metrics.setRunScores(namespace, name, {
-        alc: entry.fold.finalAlc ?? entry.fold.alc,
-        nauc: entry.fold.nauc,
-        elapsedSeconds: entry.fold.elapsedSeconds,
-        imagesPerSecond: entry.fold.imagesPerSecond,
-      });
+    if (!entry.unwritten && entry.pending.length === 0) {
+      message.ack();
+      this.options.metrics.countEvent(event.type, outcome);
+      return outcome;
     }
-    if (outcome === "applied") this.options.metrics.observeEventLag((this.now() - Date.parse(event.wallTime)) / 1000);
+    const pending: PendingMessage = { message, type: event.type, outcome };
+    if (outcome === "applied") pending.wallTime = event.wallTime;
+    entry.pending.push(pending);
+    this.scheduleFlush(key, entry);
     return outcome;
   }
 
+  /** The run's fold, read from its status the first time; or why the event has no run to go to. */
+  private async entryFor(key: string, event: TrainerEvent): Promise<RunEntry | EventOutcome> {
+    const known = this.runs.get(key);
+    if (known && known.fold.uid === event.run.uid) return known;
+    let loading = this.loading.get(key);
+    if (!loading) {
+      loading = this.load(event).finally(() => this.loading.delete(key));
+      this.loading.set(key, loading);
+    }
+    const entry = await loading;
+    if (typeof entry === "string") return entry;
+    if (entry.fold.uid !== event.run.uid) return "stale";
+    const current = this.runs.get(key);
+    if (current && current.fold.uid === entry.fold.uid) return current;
+    this.runs.set(key, entry);
+    return entry;
+  }
+
+  private async load(event: TrainerEvent): Promise<RunEntry | EventOutcome> {
+    const run = await this.options.runs.get(event.run.namespace, event.run.name);
+    if (!run) return "orphaned";
+    if (run.metadata.uid !== event.run.uid) return "stale";
+    const fold = foldFromStatus(event.run.uid, run.status);
+    return {
+      fold,
+      written: fold,
+      unwritten: false,
+      stored: run,
+      budgetSeconds: run.spec.timeBudgetSeconds,
+      keepTrials: run.spec.augmentation?.keep ?? DEFAULT_KEEP_TRIALS,
+      pending: [],
+    };
+  }
+
+  private scheduleFlush(key: string, entry: RunEntry): void {
+    if (entry.flushTimer || entry.flushing) return;
+    entry.flushTimer = setTimeout(() => void this.flush(key), this.options.coalesceMs ?? 200);
+  }
+
+  /** One status write for everything the run's fold gained; then its messages are acked (or naked). */
+  private async flush(key: string): Promise<void> {
+    const entry = this.runs.get(key);
+    if (!entry) return;
+    clearTimeout(entry.flushTimer);
+    entry.flushTimer = undefined;
+    if (entry.flushing) return entry.flushing;
+    entry.flushing = this.write(key, entry).finally(() => {
+      entry.flushing = undefined;
+      if (entry.pending.length > 0 && this.runs.get(key) === entry) this.scheduleFlush(key, entry);
+    });
+    return entry.flushing;
+  }
+
+  private async write(key: string, entry: RunEntry): Promise<void> {
+    const batch = entry.pending.splice(0);
+    const folded = entry.fold;
+    const { namespace = "", name } = entry.stored.metadata;
+    let written: AutoClintRun | undefined = entry.stored;
+    if (entry.unwritten) {
+      try {
+        written = await patchOwnedStatus(this.options.runs, entry.stored, statusOfFold(folded));
+        if (written !== entry.stored) this.options.metrics.countStatusWrite("events");
+      } catch (error) {
+        // Roll the fold back to what status holds and have every message folded since delivered
+        // again (those that came in during the write too): the fold never runs ahead of unacked messages.
+        const dropped = [...batch, ...entry.pending.splice(0)];
+        entry.fold = entry.written;
+        entry.unwritten = false;
+        this.options.log.warn("status write failed: redelivering the run's events", { run: key, events: dropped.length, error });
+        for (const { message } of dropped) message.nak(this.options.retryDelayMs ?? 2000);
+        return;
+      }
+    }
+    if (!written) {
+      // The run is gone (or a new one has its name): its events have nowhere to go.
+      this.runs.delete(key);
+      for (const { message, type } of batch) {
+        message.ack();
+        this.options.metrics.countEvent(type, "orphaned");
+      }
+      return;
+    }
+    entry.stored = written;
+    // What this write held; events folded while it was in flight stay unwritten.
+    entry.written = folded;
+    entry.unwritten = entry.fold !== folded;
+    this.options.metrics.setRunScores(namespace, name, {
+      alc: entry.fold.finalAlc ?? entry.fold.alc,
+      nauc: entry.fold.nauc,
+      elapsedSeconds: entry.fold.elapsedSeconds,
+      imagesPerSecond: entry.fold.imagesPerSecond,
+    });
+    const now = this.now();
+    for (const { message, type, outcome, wallTime } of batch) {
+      message.ack();
+      this.options.metrics.countEvent(type, outcome);
+      if (wallTime) this.options.metrics.observeEventLag((now - Date.parse(wallTime)) / 1000);
+    }
+  }
 }

@@ -130,14 +130,6 @@ export class KubeResources {
     return list.items;
   }
 
-  async listJobs(namespace: string, labelSelector: string): Promise<V1Job[]> {
-    return (await kubeCall(`list jobs in ${namespace}`, () => this.kube.batch.listNamespacedJob({ namespace, labelSelector }))).items;
-  }
-
-  async listPods(namespace: string, labelSelector: string): Promise<V1Pod[]> {
-    return (await kubeCall(`list pods in ${namespace}`, () => this.kube.core.listNamespacedPod({ namespace, labelSelector }))).items;
-  }
-
   createJob(job: V1Job): Promise<V1Job> {
     const namespace = job.metadata?.namespace ?? "";
     return kubeCall(`create job ${namespace}/${job.metadata?.name ?? ""}`, () =>

@@ -9,7 +9,7 @@ import type { Logger } from "../log";
 import { backoffDelayMs, type BackoffPolicy } from "../controller/queue";
 
 export interface KubeObject {
-  metadata?: { name?: string; namespace?: string; resourceVersion?: string; uid?: string };
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string; uid?: string; labels?: Record<string, string> };
 }
 
 export interface ObjectList<T> {
@@ -31,16 +31,18 @@ export interface ListWatchSource<T extends KubeObject> {
 }
 
 export interface InformerHandlers<T> {
-  /** Added, updated, or re-delivered on resync. */
-  onUpsert(object: T): void;
+  /** Added, updated, or re-delivered on resync; `previous` is the cached version it replaces (the same object on resync). */
+  onUpsert(object: T, previous?: T): void;
   onDelete(object: T): void;
 }
 
-export interface InformerOptions {
+export interface InformerOptions<T = KubeObject> {
   name: string;
   resyncMs: number;
   reconnect: BackoffPolicy;
   log: Logger;
+  /** An index of the cache (e.g. by owner): `byIndex(value)` lists the objects whose value it is. */
+  indexBy?: (object: T) => string | undefined;
 }
 
 /** 410 Gone, as an ERROR watch event's Status or as an HTTP status. */
@@ -57,6 +59,7 @@ type WatchEnd = "gone" | "closed" | "failed";
 
 export class Informer<T extends KubeObject> {
   private readonly cache = new Map<string, T>();
+  private readonly index = new Map<string, Set<string>>();
   private resourceVersion = "";
   private stopped = false;
   private synced = false;
@@ -69,7 +72,7 @@ export class Informer<T extends KubeObject> {
   constructor(
     private readonly source: ListWatchSource<T>,
     private readonly handlers: InformerHandlers<T>,
-    private readonly options: InformerOptions,
+    private readonly options: InformerOptions<T>,
   ) {}
 
   get hasSynced(): boolean {
@@ -80,10 +83,46 @@ export class Informer<T extends KubeObject> {
     return [...this.cache.values()];
   }
 
+  get(namespace: string, name: string): T | undefined {
+    return this.cache.get(`${namespace}/${name}`);
+  }
+
+  /** Cached objects whose `indexBy` value is `value`. */
+  byIndex(value: string): T[] {
+    return [...(this.index.get(value) ?? [])].map((key) => this.cache.get(key)).filter((o): o is T => o !== undefined);
+  }
+
+  private put(key: string, object: T): T | undefined {
+    const previous = this.cache.get(key);
+    if (previous) this.unindex(key, previous);
+    this.cache.set(key, object);
+    const value = this.options.indexBy?.(object);
+    if (value !== undefined) {
+      let keys = this.index.get(value);
+      if (!keys) this.index.set(value, (keys = new Set()));
+      keys.add(key);
+    }
+    return previous;
+  }
+
+  private remove(key: string): void {
+    const previous = this.cache.get(key);
+    if (previous) this.unindex(key, previous);
+    this.cache.delete(key);
+  }
+
+  private unindex(key: string, object: T): void {
+    const value = this.options.indexBy?.(object);
+    if (value === undefined) return;
+    const keys = this.index.get(value);
+    keys?.delete(key);
+    if (keys?.size === 0) this.index.delete(value);
+  }
+
   start(): void {
     this.loop = this.run();
     this.resyncTimer = setInterval(() => {
-      for (const object of this.cache.values()) this.handlers.onUpsert(object);
+      for (const object of this.cache.values()) this.handlers.onUpsert(object, object);
     }, this.options.resyncMs);
     this.resyncTimer.unref();
   }
@@ -119,12 +158,12 @@ export class Informer<T extends KubeObject> {
     for (const item of items) {
       const key = cacheKey(item);
       seen.add(key);
-      this.cache.set(key, item);
-      this.handlers.onUpsert(item);
+      const previous = this.put(key, item);
+      this.handlers.onUpsert(item, previous);
     }
     for (const [key, object] of this.cache) {
       if (seen.has(key)) continue;
-      this.cache.delete(key);
+      this.remove(key);
       this.handlers.onDelete(object);
     }
     this.resourceVersion = resourceVersion;
@@ -143,11 +182,11 @@ export class Informer<T extends KubeObject> {
     if (type === "BOOKMARK") return;
     const key = cacheKey(item);
     if (type === "DELETED") {
-      this.cache.delete(key);
+      this.remove(key);
       this.handlers.onDelete(item);
     } else {
-      this.cache.set(key, item);
-      this.handlers.onUpsert(item);
+      const previous = this.put(key, item);
+      this.handlers.onUpsert(item, previous);
     }
   }
 

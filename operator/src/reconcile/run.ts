@@ -16,8 +16,9 @@ import { validateRunSpec } from "./validate";
 
 /** The Kubernetes calls the run reconciler needs. */
 export interface RunApi extends StatusPatcher<AutoClintRun> {
-  listJobs(namespace: string, labelSelector: string): Promise<V1Job[]>;
-  listPods(namespace: string, labelSelector: string): Promise<V1Pod[]>;
+  /** The run's Jobs and pods: from the informer caches (indexed by run uid), so possibly a little behind. */
+  jobsOf(namespace: string, runUid: string): V1Job[];
+  podsOf(namespace: string, runUid: string): V1Pod[];
   /** The final state of the run's pods deleted lately (the watch saw them go); [] when unknown. */
   deletedPods?(runUid: string): V1Pod[];
   createJob(job: V1Job): Promise<V1Job>;
@@ -31,6 +32,7 @@ export interface RunMetrics {
   setRunPhase(namespace: string, name: string, phase: RunPhase): void;
   setRunGpuWait(namespace: string, name: string, seconds: number): void;
   forgetRun(namespace: string, name: string): void;
+  countStatusWrite(writer: "reconciler"): void;
 }
 
 export interface RunReconcilerOptions {
@@ -94,10 +96,11 @@ export class RunReconciler implements Reconciler {
       metrics.forgetRun(namespace, name);
       return;
     }
-    const selector = `${LABEL_RUN_UID}=${run.metadata.uid ?? ""}`;
-    const [jobs, livePods] = await Promise.all([api.listJobs(namespace, selector), api.listPods(namespace, selector)]);
+    const uid = run.metadata.uid ?? "";
+    const jobs = await this.confirmMissingJobs(run, api.jobsOf(namespace, uid));
+    const livePods = api.podsOf(namespace, uid);
     const live = new Set(livePods.map((p) => p.metadata?.uid));
-    const pods = [...livePods, ...(api.deletedPods?.(run.metadata.uid ?? "") ?? []).filter((p) => !live.has(p.metadata?.uid))];
+    const pods = [...livePods, ...(api.deletedPods?.(uid) ?? []).filter((p) => !live.has(p.metadata?.uid))];
     const now = this.now();
     const specProblems = isTerminal(run.status?.phase) ? [] : validateRunSpec(run.spec);
     let attempts = observeAttempts(jobs, pods, now);
@@ -123,6 +126,18 @@ export class RunReconciler implements Reconciler {
     metrics.setRunPhase(namespace, name, phase);
     metrics.setRunGpuWait(namespace, name, plan.status.gpuWaitSeconds ?? 0);
     return isTerminal(phase) ? undefined : { requeueAfterMs: this.options.activeRequeueMs };
+  }
+
+  /**
+   * The cache may not have a Job this operator created a moment ago: before an attempt the status
+   * remembers as unfinished is judged deleted, its Job is looked up on the API server.
+   */
+  private async confirmMissingJobs(run: AutoClintRun, cached: V1Job[]): Promise<V1Job[]> {
+    if (isTerminal(run.status?.phase)) return cached;
+    const names = new Set(cached.map((job) => job.metadata?.name));
+    const missing = (run.status?.attemptHistory ?? []).filter((a) => !isTerminal(a.phase) && !names.has(a.job));
+    const found = await Promise.all(missing.map((a) => this.options.api.getJob(run.metadata.namespace ?? "", a.job)));
+    return [...cached, ...found.filter((job): job is V1Job => job !== undefined && job.metadata?.labels?.[LABEL_RUN_UID] === run.metadata.uid)];
   }
 
   /** Creates the attempt's Job; a same-named Job that another owner controls is reported, never taken for ours. */
@@ -152,6 +167,7 @@ export class RunReconciler implements Reconciler {
   }
 
   private async writeStatus(run: AutoClintRun, plan: RunPlan): Promise<void> {
-    await patchOwnedStatus(this.options.api, run, ownedFields(plan.status));
+    const written = await patchOwnedStatus(this.options.api, run, ownedFields(plan.status));
+    if (written !== run) this.options.metrics.countStatusWrite("reconciler");
   }
 }
