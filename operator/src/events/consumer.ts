@@ -8,7 +8,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType, type ConsumerMessages, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { Value } from "@sinclair/typebox/value";
 import {
-  STREAM_NAME, STREAM_SUBJECTS, SUBJECT_ROOT, TrainerEvent, type AutoClintRun, type AutoClintRunStatus,
+  STREAM_NAME, STREAM_SUBJECTS, SUBJECT_ROOT, TrainerEvent, type AutoClintRun,
 } from "@autoclint/api";
 import type { Logger } from "../log";
 import type { EventOutcome, OperatorMetrics } from "../metrics";
