@@ -19,6 +19,11 @@ void test("a Succeeded run whose Job is deleted stays Succeeded: no new attempt,
   const pod = podFixture(0, { phase: "Succeeded", scheduled: { status: "True", at: 5 }, terminated: { exitCode: 0, started: 6, finished: 80 } });
   const done = plan(undefined, [observeAttempt(jobFixture(0, [{ type: "Complete", at: 81 }]), [pod], NOW)]);
   assert.equal(done.status.phase, "Succeeded");
+  // The pod has succeeded before its Job says Complete: the Job is not deleted (it is about to complete).
+  const podDone = plan(undefined, [observeAttempt(jobFixture(0), [pod], NOW)]);
+  assert.equal(podDone.status.phase, "Succeeded");
+  assert.deepEqual(podDone.deleteJobs, []);
+  assert.deepEqual(plan(podDone.status, [observeAttempt(jobFixture(0), [pod], NOW)]).deleteJobs, []);
   const afterDelete = plan(done.status, []);
   assert.equal(afterDelete.createAttempt, undefined);
   assert.deepEqual(afterDelete.status, done.status);

@@ -153,7 +153,7 @@ function phaseEvent(phase: RunPhase, message: string): KubeEventSpec {
 function planFinished(run: AutoClintRun, attempts: AttemptObservation[]): RunPlan {
   const previous = run.status ?? {};
   const status = Object.fromEntries(RECONCILER_STATUS_FIELDS.map((field) => [field, previous[field]])) as ReconcilerStatus;
-  return { status, deleteJobs: attempts.filter((a) => a.jobActive).map((a) => a.job), events: [] };
+  return { status, deleteJobs: attempts.filter((a) => a.jobActive && a.phase !== "Succeeded").map((a) => a.job), events: [] };
 }
 
 export function planRun({ run, attempts: observed, specProblems, now, nameTaken }: PlanInput): RunPlan {
@@ -211,8 +211,11 @@ export function planRun({ run, attempts: observed, specProblems, now, nameTaken 
   if (decision.createAttempt !== undefined && decision.createAttempt > 0) {
     events.push({ type: "Warning", reason: "Retrying", message: `starting attempt ${decision.createAttempt}: ${decision.message}` });
   }
-  // An attempt the operator judged failed (or any but the latest) must not keep its GPU until the Job's deadline.
-  const deleteJobs = attempts.filter((a, i) => a.jobActive && (terminal || a.phase === "Failed" || i < attempts.length - 1)).map((a) => a.job);
+  // An attempt the operator judged failed (or any but the latest, or any of a finished run) must not
+  // keep its GPU until the Job's deadline. A succeeded pod's Job is about to complete: it stays.
+  const deleteJobs = attempts
+    .filter((a, i) => a.jobActive && a.phase !== "Succeeded" && (terminal || a.phase === "Failed" || i < attempts.length - 1))
+    .map((a) => a.job);
   const plan: RunPlan = { status, deleteJobs, events };
   if (decision.createAttempt !== undefined) plan.createAttempt = decision.createAttempt;
   return plan;
