@@ -21,7 +21,7 @@ import {
   eventMessageId, eventSubject, GROUP, VERSION,
   type AutoClintBenchmark, type AutoClintBenchmarkSpec, type AutoClintRun, type TrainerEvent,
 } from "@autoclint/api";
-import { freePort, startNatsServer, type TestNatsServer } from "@autoclint/operator/testing";
+import { freePort, startNatsServer, type TestNatsServer } from "@autoclint/api/testing";
 import { renderChartTemplates } from "./operator-chart";
 import { eventually } from "./eventually";
 
