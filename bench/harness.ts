@@ -23,6 +23,8 @@ export interface BenchRun {
   minSecondsLeft?: number;
   /** model.tau (softmax annealing), when not the default (8). */
   tau?: number;
+  /** spec.anytime.quickModel, when set (the default is on). */
+  quickModel?: boolean;
 }
 
 export interface BenchResult extends BenchRun {
@@ -35,6 +37,8 @@ export interface BenchResult extends BenchRun {
   predictions: number;
   searchSummary: string;
   outDir: string;
+  /** The scored test predictions: seconds since start and NAUC. */
+  curve: { t: number; nauc: number }[];
 }
 
 /** Bundles the CLI from the current sources, so a benchmark never measures a stale build. */
@@ -70,7 +74,7 @@ export async function ensureDataset(entry: string, log: (line: string) => void):
 /** Folder of one benchmark run. */
 export function runName(spec: BenchRun): string {
   const tau = spec.tau === undefined ? "" : `-tau${spec.tau}`;
-  return `${spec.dataset.replace(":", "-")}-${spec.strategy}${tau}-t${spec.budget}-s${spec.seed}`;
+  return `${spec.dataset.replace(":", "-")}-${spec.strategy}${tau}-t${spec.budget}-s${spec.seed}${spec.quickModel === false ? "-noquick" : ""}`;
 }
 
 /** The result of a run already made, if its folder holds one. */
@@ -95,6 +99,7 @@ async function readResult(spec: BenchRun, outDir: string): Promise<BenchResult> 
     predictions: result.predictions,
     searchSummary: result.augmentation.summary,
     outDir,
+    curve: result.curve,
   };
 }
 
@@ -113,6 +118,7 @@ export async function runOne(spec: BenchRun, datasetDir: string, outRoot: string
       engine: spec.engine,
       augmentation: { strategy: spec.strategy, ...(spec.minSecondsLeft !== undefined ? { minSecondsLeft: spec.minSecondsLeft } : {}) },
       ...(spec.tau !== undefined ? { model: { tau: spec.tau } } : {}),
+      ...(spec.quickModel !== undefined ? { anytime: { quickModel: spec.quickModel } } : {}),
       seed: spec.seed,
     },
   };

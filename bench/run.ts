@@ -1,12 +1,18 @@
 /**
  * `make bench`: AutoCLINT over a list of datasets and budgets, one fresh process per run, and a
- * table of ALC, final NAUC, time to first prediction and images/s in bench/results/.
+ * table of ALC, final NAUC, time to first prediction and images/s in bench/results/, with the
+ * learning curves of each dataset in one picture.
  *
- *   node --import tsx bench/run.ts --datasets fashion-mnist,mnist --budgets 300 [--engine torch] [--strategy fast-autoaugment-light] [--name cpu-t300]
+ *   node --import tsx bench/run.ts --datasets fashion-mnist,mnist --budgets 300 [--quick-model on,off] [--engine torch] [--strategy fast-autoaugment-light] [--name cpu-t300]
+ *
+ * `--quick-model on,off` runs every cell twice, with and without the quick first model
+ * (spec.anytime.quickModel), to show what it is worth.
  */
 import { parseArgs } from "node:util";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { transformTime } from "@autoclint/api";
+import { renderVegaLite } from "../trainer/src/report/vega";
 import { buildCli, CACHE, ensureDataset, fixed, machineDescription, markdownTable, REPO, runOne, type BenchResult } from "./harness";
 
 const { values } = parseArgs({
@@ -16,9 +22,18 @@ const { values } = parseArgs({
     engine: { type: "string", default: "torch" },
     strategy: { type: "string", default: "fast-autoaugment-light" },
     seed: { type: "string", default: "0" },
+    "quick-model": { type: "string", default: "on" },
     name: { type: "string" },
   },
 });
+
+const QUICK_MODEL_SETTINGS: Record<string, boolean> = { on: true, off: false };
+const quickModels = values["quick-model"].split(",").map((v) => {
+  const setting = QUICK_MODEL_SETTINGS[v];
+  if (setting === undefined) throw new Error(`--quick-model takes on, off or on,off (got ${v})`);
+  return setting;
+});
+const quickLabel = (on: boolean | undefined) => (on === false ? "off" : "on");
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 buildCli();
@@ -28,21 +43,68 @@ const results: BenchResult[] = [];
 for (const dataset of datasets) {
   const dir = await ensureDataset(dataset, log);
   for (const budget of budgets) {
-    log(`bench: ${dataset}, T = ${budget} s, ${values.engine}, ${values.strategy}`);
-    const result = await runOne({ dataset, budget, strategy: values.strategy, seed: Number(values.seed), engine: values.engine }, dir, join(CACHE, "bench-runs"), log);
-    log(`bench: ${dataset} T=${budget}: ALC ${fixed(result.alc)} NAUC ${fixed(result.nauc)}`);
-    results.push(result);
+    for (const quickModel of quickModels) {
+      log(`bench: ${dataset}, T = ${budget} s, ${values.engine}, ${values.strategy}, quick model ${quickLabel(quickModel)}`);
+      const spec = { dataset, budget, strategy: values.strategy, seed: Number(values.seed), engine: values.engine, quickModel };
+      const result = await runOne(spec, dir, join(CACHE, "bench-runs"), log);
+      log(`bench: ${dataset} T=${budget} quick ${quickLabel(quickModel)}: ALC ${fixed(result.alc)} NAUC ${fixed(result.nauc)}`);
+      results.push(result);
+    }
   }
 }
 
 const device = results[0]?.device ?? "unknown";
 const name = values.name ?? `${device.replace(/[^a-z0-9]+/gi, "-")}-t${budgets.join("-")}`;
 const table = markdownTable(
-  ["dataset", "budget (s)", "engine", "device", "ALC", "final NAUC", "first prediction (s)", "train images/s", "predictions"],
-  results.map((r) => [r.dataset, r.budget, r.engine, `${r.device} (${r.deviceName})`, fixed(r.alc), fixed(r.nauc), fixed(r.firstPredictionSeconds, 1), r.imagesPerSecond.toFixed(0), r.predictions]),
+  ["dataset", "budget (s)", "quick model", "engine", "device", "ALC", "final NAUC", "first prediction (s)", "first NAUC", "train images/s", "predictions"],
+  results.map((r) => [
+    r.dataset,
+    r.budget,
+    quickLabel(r.quickModel),
+    r.engine,
+    `${r.device} (${r.deviceName})`,
+    fixed(r.alc),
+    fixed(r.nauc),
+    fixed(r.firstPredictionSeconds, 1),
+    fixed(r.curve[0]?.nauc),
+    r.imagesPerSecond.toFixed(0),
+    r.predictions,
+  ]),
 );
-const text = `# Trainer benchmark: ${name}\n\nMachine: ${machineDescription()}\nDate: ${new Date().toISOString()}\nCommand: node --import tsx bench/run.ts ${process.argv.slice(2).join(" ")}\n\n${table}\n`;
+
+// One picture: every run's step curve over transformed time, a panel per dataset and budget.
 await mkdir(join(REPO, "bench/results"), { recursive: true });
+const png = `${name}.png`;
+const curvePoints = results.flatMap((r) => {
+  const run = `quick model ${quickLabel(r.quickModel)} (ALC ${fixed(r.alc)})`;
+  const panel = `${r.dataset}, T = ${r.budget} s`;
+  const steps = [{ t: 0, nauc: 0 }, ...r.curve.filter((p) => p.t <= r.budget), { t: r.budget, nauc: r.curve.at(-1)?.nauc ?? 0 }];
+  return steps.map((p) => ({ panel, run, x: transformTime(p.t, r.budget), seconds: p.t, nauc: p.nauc }));
+});
+await renderVegaLite(
+  {
+    $schema: "https://vega.github.io/schema/vega-lite/v5.json",
+    title: `Learning curves: ${name}`,
+    data: { values: curvePoints },
+    facet: { column: { field: "panel", type: "nominal", title: null } },
+    spec: {
+      width: 420,
+      height: 300,
+      mark: { type: "line", interpolate: "step-after", point: true },
+      encoding: {
+        x: { field: "x", type: "quantitative", title: "transformed time log(1 + t/60) / log(1 + T/60)", scale: { domain: [0, 1] } },
+        y: { field: "nauc", type: "quantitative", title: "test NAUC" },
+        color: { field: "run", type: "nominal", title: null, legend: { orient: "bottom", labelLimit: 400 } },
+      },
+    },
+    resolve: { scale: { color: "independent" } },
+  },
+  join(REPO, "bench/results", png),
+);
+
+const text =
+  `# Trainer benchmark: ${name}\n\nMachine: ${machineDescription()}\nDate: ${new Date().toISOString()}\n` +
+  `Command: node --import tsx bench/run.ts ${process.argv.slice(2).join(" ")}\n\n${table}\n\n![learning curves](${png})\n`;
 await writeFile(join(REPO, "bench/results", `${name}.md`), text);
 await writeFile(join(REPO, "bench/results", `${name}.json`), `${JSON.stringify(results, null, 2)}\n`);
 process.stdout.write(text);
