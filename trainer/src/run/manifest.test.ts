@@ -27,3 +27,10 @@ test("every problem is listed by path", () => {
   );
   assert.throws(() => parseRunManifest("a: [", "run.yaml"), /not valid YAML/);
 });
+
+test("spec.anytime.quickModel turns the quick first model off; a non-boolean is refused", () => {
+  assert.equal(parseRunManifest(valid, "run.yaml").spec.anytime?.quickModel ?? true, true);
+  const off = parseRunManifest(`${valid}  anytime: { quickModel: false }\n`, "run.yaml");
+  assert.equal(off.spec.anytime?.quickModel, false);
+  assert.throws(() => parseRunManifest(`${valid}  anytime: { quickModel: sometimes }\n`, "run.yaml"), /\/spec\/anytime\/quickModel/);
+});
