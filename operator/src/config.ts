@@ -12,6 +12,10 @@ export interface OperatorConfig {
   leaseNamespace: string;
   leaseName: string;
   leaderElection: boolean;
+  /** client-go's defaults: a candidate takes over after 15 s unchanged; a leader gives up 10 s after its last renewal. */
+  leaseDurationSeconds: number;
+  renewDeadlineSeconds: number;
+  retryPeriodSeconds: number;
   /** This replica's name in the Lease and on recorded Events. */
   identity: string;
   /** NATS as the operator reaches it. */
@@ -49,6 +53,9 @@ export function loadConfig(env: Env): OperatorConfig {
     leaseNamespace: env.AUTOCLINT_LEASE_NAMESPACE ?? env.POD_NAMESPACE ?? "autoclint-system",
     leaseName: env.AUTOCLINT_LEASE_NAME ?? "autoclint-operator",
     leaderElection: env.AUTOCLINT_LEADER_ELECTION !== "false",
+    leaseDurationSeconds: integer(env, "AUTOCLINT_LEASE_DURATION_SECONDS", 15),
+    renewDeadlineSeconds: integer(env, "AUTOCLINT_RENEW_DEADLINE_SECONDS", 10),
+    retryPeriodSeconds: integer(env, "AUTOCLINT_RETRY_PERIOD_SECONDS", 2),
     identity: env.POD_NAME ?? `${hostname()}-${process.pid}`,
     natsUrl,
     trainerNatsUrl: env.AUTOCLINT_TRAINER_NATS_URL ?? natsUrl,

@@ -47,3 +47,11 @@ export class StatusConflictError extends Error {
     super(`status of ${object} still conflicting after ${tries} tries`, options);
   }
 }
+
+/** A write refused because this replica no longer holds (or never held) the leader Lease. */
+export class NotLeaderError extends Error {
+  override name = "NotLeaderError";
+  constructor(readonly operation = "write") {
+    super(`${operation} refused: this replica does not hold the leader Lease`);
+  }
+}

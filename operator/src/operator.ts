@@ -15,6 +15,7 @@ import {
 } from "./kube/client";
 import { Informer, type KubeObject, type ListWatchSource } from "./kube/informer";
 import { Tombstones } from "./kube/tombstones";
+import { NotLeaderError } from "./errors";
 import { LeaderElector, type LeaseApi } from "./leader";
 import type { Logger } from "./log";
 import { OperatorMetrics } from "./metrics";
@@ -60,7 +61,11 @@ export function statusOnlyUpdate(next: AutoClintRun, previous: AutoClintRun | un
 
 export async function startOperator(config: OperatorConfig, kubeConfig: KubeConfig, log: Logger, hooks: OperatorHooks = {}): Promise<RunningOperator> {
   const metrics = new OperatorMetrics();
-  const resources = new KubeResources(connectKube(kubeConfig));
+  // Every write is fenced by the Lease: a replica that cannot show a renewal within the renew
+  // deadline (say it was frozen and has just resumed) writes nothing.
+  const resources = new KubeResources(connectKube(kubeConfig), () => {
+    if (elector && !elector.holds()) throw new NotLeaderError();
+  });
   const queue = new WorkQueue();
   const runApi = {
     get: (ns: string, name: string) => resources.getCustom<AutoClintRun>(RUN_RESOURCE, ns, name),
@@ -185,7 +190,7 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
   const elector = config.leaderElection
     ? new LeaderElector({
         api: leaseApi(resources), namespace: config.leaseNamespace, name: config.leaseName, identity: config.identity,
-        leaseDurationSeconds: 15, renewIntervalMs: 5000, retryIntervalMs: 2000, log,
+        leaseDurationMs: config.leaseDurationSeconds * 1000, renewDeadlineMs: config.renewDeadlineSeconds * 1000, retryPeriodMs: config.retryPeriodSeconds * 1000, log,
       })
     : undefined;
 

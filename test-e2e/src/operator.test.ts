@@ -93,7 +93,7 @@ void describe("operator on a real control plane", { skip, concurrency: false }, 
     operator.stdout!.on("data", (c: Buffer) => (operatorLog += c.toString()));
     operator.stderr!.on("data", (c: Buffer) => (operatorLog += c.toString()));
     // Ready, and leading: only the leader reconciles and consumes events.
-    const leading = async () => (await (await fetch(`${metricsUrl}/metrics`)).text()).includes("autoclint_operator_leader 1");
+    const leading = async () => /^autoclint_operator_leader 1$/m.test(await (await fetch(`${metricsUrl}/metrics`)).text());
     await eventually("the operator to be ready and leading", async () => ((await fetch(`${metricsUrl}/readyz`)).ok && (await leading()) ? true : undefined), 60_000).catch((error: unknown) => {
       throw new Error(`${String(error)}\noperator log:\n${operatorLog.slice(-4000)}`);
     });

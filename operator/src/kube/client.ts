@@ -78,9 +78,19 @@ type CustomObject = AutoClintRun | AutoClintBenchmark;
 export class KubeResources {
   constructor(
     readonly kube: Kube,
+    /** Called before every write; throws (NotLeaderError) when this replica may not write now. */
+    private readonly fence: () => void = () => undefined,
     /** Field manager recorded on every write. */
     private readonly fieldManager = "autoclint-operator",
   ) {}
+
+  /** A write: fenced by leadership, then made. */
+  private write<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    return kubeCall(operation, () => {
+      this.fence();
+      return call();
+    });
+  }
 
   getCustom<T extends CustomObject>(resource: CustomResource, namespace: string, name: string): Promise<T | undefined> {
     return orUndefinedIfNotFound(
@@ -93,7 +103,7 @@ export class KubeResources {
   /** Replaces status; the body's resourceVersion makes a stale write fail with 409. */
   replaceCustomStatus<T extends CustomObject>(resource: CustomResource, object: T): Promise<T> {
     const { namespace = "", name } = object.metadata;
-    return kubeCall(`update ${resource.kind} ${namespace}/${name} status`, () =>
+    return this.write(`update ${resource.kind} ${namespace}/${name} status`, () =>
       this.kube.custom.replaceNamespacedCustomObjectStatus({
         group: GROUP, version: VERSION, namespace, plural: resource.plural, name, body: object, fieldManager: this.fieldManager,
       }) as Promise<T>,
@@ -106,7 +116,7 @@ export class KubeResources {
    * `null` removes a field.
    */
   patchCustomStatus<T extends CustomObject>(resource: CustomResource, namespace: string, name: string, uid: string, status: Record<string, unknown>): Promise<T> {
-    return kubeCall(`patch ${resource.kind} ${namespace}/${name} status`, () =>
+    return this.write(`patch ${resource.kind} ${namespace}/${name} status`, () =>
       this.kube.custom.patchNamespacedCustomObjectStatus(
         { group: GROUP, version: VERSION, namespace, plural: resource.plural, name, body: { metadata: { uid }, status }, fieldManager: this.fieldManager },
         setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
@@ -116,7 +126,7 @@ export class KubeResources {
 
   createCustom<T extends CustomObject>(resource: CustomResource, object: T): Promise<T> {
     const { namespace = "", name } = object.metadata;
-    return kubeCall(`create ${resource.kind} ${namespace}/${name}`, () =>
+    return this.write(`create ${resource.kind} ${namespace}/${name}`, () =>
       this.kube.custom.createNamespacedCustomObject({
         group: GROUP, version: VERSION, namespace, plural: resource.plural, body: object, fieldManager: this.fieldManager,
       }) as Promise<T>,
@@ -132,7 +142,7 @@ export class KubeResources {
 
   createJob(job: V1Job): Promise<V1Job> {
     const namespace = job.metadata?.namespace ?? "";
-    return kubeCall(`create job ${namespace}/${job.metadata?.name ?? ""}`, () =>
+    return this.write(`create job ${namespace}/${job.metadata?.name ?? ""}`, () =>
       this.kube.batch.createNamespacedJob({ namespace, body: job, fieldManager: this.fieldManager }),
     );
   }
@@ -144,13 +154,13 @@ export class KubeResources {
   /** Deletes a Job; its pods follow in the background (garbage collection). A Job already gone is no error. */
   async deleteJob(namespace: string, name: string): Promise<void> {
     await orUndefinedIfNotFound(
-      kubeCall(`delete job ${namespace}/${name}`, () => this.kube.batch.deleteNamespacedJob({ namespace, name, propagationPolicy: "Background" })),
+      this.write(`delete job ${namespace}/${name}`, () => this.kube.batch.deleteNamespacedJob({ namespace, name, propagationPolicy: "Background" })),
     );
   }
 
   createEvent(event: CoreV1Event): Promise<CoreV1Event> {
     const namespace = event.metadata.namespace ?? "";
-    return kubeCall(`create event in ${namespace}`, () => this.kube.core.createNamespacedEvent({ namespace, body: event }));
+    return this.write(`create event in ${namespace}`, () => this.kube.core.createNamespacedEvent({ namespace, body: event }));
   }
 }
 

@@ -1,0 +1,171 @@
+/**
+ * Two operator replicas on a real control plane (hack/cluster-up.sh), each a child process under
+ * the chart's ServiceAccount and RBAC, sharing one Lease and one real nats-server. The leader is
+ * frozen with SIGSTOP: the standby takes over within the lease duration plus a stated bound, and
+ * the old leader, resumed with SIGCONT, writes nothing and exits.
+ *   node hack/run-tests.mjs e2e leader
+ * Skipped when .cluster/kubeconfig is missing or the API server does not answer.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { BatchV1Api, CoordinationV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
+import { GROUP, VERSION, type AutoClintRun } from "@autoclint/api";
+import { freePort, startNatsServer, type TestNatsServer } from "@autoclint/api/testing";
+import { renderChartTemplates } from "./operator-chart";
+import { eventually } from "./eventually";
+
+const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+const ADMIN_KUBECONFIG = process.env.KUBECONFIG_E2E ?? join(ROOT, ".cluster", "kubeconfig");
+const suffix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
+const NS = `lease-e2e-${suffix}`;
+const RELEASE = `le-e2e-${suffix}`;
+const SA = `${RELEASE}-operator`;
+const LEASE = "autoclint-operator";
+// The operator's defaults, client-go's: leaseDuration 15 s, renewDeadline 10 s, retryPeriod 2 s.
+const LEASE_DURATION_MS = 15_000;
+const RETRY_PERIOD_MS = 2_000;
+/**
+ * Take-over bound: the standby may have seen the last renewal up to one retry period late, and it
+ * looks once per retry period; 5 s more for a loaded 2-core machine shared with other work.
+ */
+const TAKEOVER_BOUND_MS = LEASE_DURATION_MS + 2 * RETRY_PERIOD_MS + 5_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function clusterAnswers(): boolean {
+  if (!existsSync(ADMIN_KUBECONFIG)) return false;
+  return spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, "get", "--raw", "/readyz"], { stdio: "ignore", timeout: 10_000 }).status === 0;
+}
+
+function kubectl(args: string[], input?: string): string {
+  const result = spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, ...args], { input, encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`kubectl ${args.join(" ")}: ${result.stderr}`);
+  return result.stdout;
+}
+
+interface Replica {
+  name: string;
+  process: ChildProcess;
+  url: string;
+  log: string;
+  exited: Promise<number | null>;
+}
+
+const skip = clusterAnswers() ? false : `no local control plane at ${ADMIN_KUBECONFIG} (run hack/cluster-up.sh)`;
+
+void describe("two operator replicas: one leader at a time", { skip, concurrency: false }, () => {
+  const admin = new KubeConfig();
+  let nats: TestNatsServer;
+  let saKubeconfig = "";
+  const replicas: Replica[] = [];
+
+  const startReplica = async (name: string): Promise<Replica> => {
+    const port = await freePort();
+    const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "operator", "src", "main.ts")], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: saKubeconfig,
+        AUTOCLINT_NATS_URL: nats.url, AUTOCLINT_WATCH_NAMESPACE: NS, AUTOCLINT_LEASE_NAMESPACE: NS, AUTOCLINT_LEASE_NAME: LEASE,
+        AUTOCLINT_HTTP_PORT: String(port), AUTOCLINT_ACTIVE_REQUEUE_SECONDS: "2", AUTOCLINT_TRAINER_IMAGE: "autoclint/trainer:e2e",
+        AUTOCLINT_DURABLE_CONSUMER: `lease-${suffix}`, POD_NAME: name, AUTOCLINT_LOG_LEVEL: "info",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const replica: Replica = { name, process: child, url: `http://127.0.0.1:${port}`, log: "", exited: new Promise((r) => child.once("exit", (code) => r(code))) };
+    child.stdout!.on("data", (c: Buffer) => (replica.log += c.toString()));
+    child.stderr!.on("data", (c: Buffer) => (replica.log += c.toString()));
+    replicas.push(replica);
+    return replica;
+  };
+  const leading = async (replica: Replica) => {
+    try {
+      return (await (await fetch(`${replica.url}/metrics`, { signal: AbortSignal.timeout(2000) })).text()).match(/^autoclint_operator_leader 1$/m) !== null;
+    } catch {
+      return false;
+    }
+  };
+  const ready = async (replica: Replica) => {
+    try {
+      return (await fetch(`${replica.url}/readyz`, { signal: AbortSignal.timeout(2000) })).ok;
+    } catch {
+      return false;
+    }
+  };
+
+  before(async () => {
+    admin.loadFromFile(ADMIN_KUBECONFIG);
+    kubectl(["apply", "--server-side", "-f", join(ROOT, "crds")]);
+    kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/autoclintruns.autoclint.io", "crd/autoclintbenchmarks.autoclint.io"]);
+    kubectl(["create", "namespace", NS]);
+    kubectl(["apply", "-f", "-"], renderChartTemplates(ROOT, ["serviceaccount.yaml", "rbac.yaml"], { name: RELEASE, namespace: NS, serviceAccount: SA }));
+    saKubeconfig = join(mkdtempSync(join(tmpdir(), "autoclint-e2e-")), "sa.kubeconfig");
+    const made = spawnSync(join(ROOT, "hack", "cluster-sa-kubeconfig.sh"), [NS, SA, saKubeconfig], { encoding: "utf8", env: { ...process.env, KUBECONFIG: ADMIN_KUBECONFIG } });
+    assert.equal(made.status, 0, made.stderr);
+    nats = await startNatsServer();
+  });
+
+  after(async () => {
+    for (const replica of replicas) {
+      if (replica.process.exitCode !== null || replica.process.signalCode !== null) continue;
+      replica.process.kill("SIGCONT");
+      replica.process.kill("SIGTERM");
+      await Promise.race([replica.exited, sleep(20_000)]);
+      if (replica.process.exitCode === null) replica.process.kill("SIGKILL");
+    }
+    if (process.env.E2E_OPERATOR_LOG) for (const r of replicas) process.stderr.write(`---- ${r.name}\n${r.log}`);
+    await nats?.dispose();
+    spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, "delete", "namespace", NS, "--wait=false"], { stdio: "ignore" });
+    spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, "delete", "clusterrole,clusterrolebinding", `${RELEASE}-operator`], { stdio: "ignore" });
+  });
+
+  void test("the leader frozen with SIGSTOP: the standby takes over within the bound; resumed, the old leader writes nothing and exits", async () => {
+    const a = await startReplica(`replica-a-${suffix}`);
+    await eventually("replica a to lead", async () => ((await leading(a)) ? true : undefined), 60_000, () => `\n${a.log.slice(-3000)}`);
+    const b = await startReplica(`replica-b-${suffix}`);
+    await eventually("replica b to be ready as a standby", async () => ((await ready(b)) ? true : undefined), 60_000, () => `\n${b.log.slice(-3000)}`);
+    await sleep(2 * RETRY_PERIOD_MS);
+    assert.equal(await leading(b), false, "one leader: b stands by");
+
+    a.process.kill("SIGSTOP");
+    const frozenAt = Date.now();
+    await eventually("replica b to take over", async () => ((await leading(b)) ? true : undefined), TAKEOVER_BOUND_MS + 5_000, () => `\n${b.log.slice(-3000)}`);
+    const tookMs = Date.now() - frozenAt;
+    process.stderr.write(`# take-over after SIGSTOP: ${tookMs} ms (lease duration ${LEASE_DURATION_MS} ms, bound ${TAKEOVER_BOUND_MS} ms)\n`);
+    assert.ok(tookMs >= LEASE_DURATION_MS - RETRY_PERIOD_MS, `no take-over before the lease could expire (${tookMs} ms)`);
+    assert.ok(tookMs <= TAKEOVER_BOUND_MS, `take-over in ${tookMs} ms, bound ${TAKEOVER_BOUND_MS} ms`);
+    const coordination = admin.makeApiClient(CoordinationV1Api);
+    assert.equal((await coordination.readNamespacedLease({ namespace: NS, name: LEASE })).spec?.holderIdentity, b.name);
+
+    // The new leader works: a run gets its Job.
+    const custom = admin.makeApiClient(CustomObjectsApi);
+    const run = (await custom.createNamespacedCustomObject({
+      group: GROUP, version: VERSION, namespace: NS, plural: "autoclintruns",
+      body: {
+        apiVersion: `${GROUP}/${VERSION}`, kind: "AutoClintRun", metadata: { name: "during-freeze", namespace: NS },
+        spec: {
+          dataset: { source: { url: "https://datasets.example/fmnist.tar.gz" } }, timeBudgetSeconds: 60, image: "e2e.invalid/trainer:runs-until-deleted",
+          scheduling: { tolerations: [{ key: "kwok.x-k8s.io/node", operator: "Exists", effect: "NoSchedule" }] },
+        },
+      },
+    })) as AutoClintRun;
+    const batch = admin.makeApiClient(BatchV1Api);
+    const jobsOfRun = async () => (await batch.listNamespacedJob({ namespace: NS, labelSelector: `autoclint.io/run-uid=${run.metadata.uid!}` })).items;
+    await eventually("the new leader to create the run's Job", async () => ((await jobsOfRun()).length === 1 ? true : undefined), 30_000);
+
+    // The old leader resumes: its renewal is long past the renew deadline, so it writes nothing and exits.
+    const logBefore = a.log.length;
+    a.process.kill("SIGCONT");
+    const code = await Promise.race([a.exited, sleep(15_000).then(() => "still running")]);
+    const resumedLog = a.log.slice(logBefore);
+    assert.equal(code, 1, `the old leader exits on losing the lease\n${resumedLog}`);
+    assert.match(resumedLog, /stopped leading/);
+    assert.doesNotMatch(resumedLog, /created trainer job|deleted trainer job|became leader/, "no write after resuming");
+    assert.equal((await jobsOfRun()).length, 1, "still exactly one Job");
+    assert.equal((await coordination.readNamespacedLease({ namespace: NS, name: LEASE })).spec?.holderIdentity, b.name, "the Lease stays b's");
+    assert.equal(await leading(b), true);
+  });
+});
