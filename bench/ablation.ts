@@ -26,6 +26,8 @@ const { values } = parseArgs({
     "min-seconds-left": { type: "string" },
     /** model.tau values; absent: the default (8), and run names without a tau. */
     taus: { type: "string" },
+    /** "off": no quick first model (spec.anytime.quickModel false), so ALC measures the ResNet alone. */
+    "quick-model": { type: "string", default: "on" },
     /** Tabulate the runs already in the cache, run nothing (e.g. after a session was cut short). */
     "report-only": { type: "boolean", default: false },
   },
@@ -45,13 +47,15 @@ const variant = (r: BenchResult) =>
   taus.length === 1 ? r.strategy : values.strategies.includes(",") ? `${r.strategy} tau ${r.tau}` : `tau ${r.tau}`;
 
 const minSecondsLeft = values["min-seconds-left"] === undefined ? {} : { minSecondsLeft: Number(values["min-seconds-left"]) };
+if (!["on", "off"].includes(values["quick-model"])) throw new Error(`--quick-model is on or off, not ${values["quick-model"]}`);
+const quickModel = values["quick-model"] === "off" ? { quickModel: false } : {};
 const results: BenchResult[] = [];
 for (const dataset of values.datasets.split(",")) {
   const dir = values["report-only"] ? "" : await ensureDataset(dataset, log);
   const specs = values.strategies.split(",").flatMap((strategy) =>
     taus.flatMap((tau) =>
       values.seeds.split(",").map((seed) => ({
-        dataset, budget: Number(values.budget), strategy, seed: Number(seed), engine: values.engine, ...minSecondsLeft, ...(tau === undefined ? {} : { tau }),
+        dataset, budget: Number(values.budget), strategy, seed: Number(seed), engine: values.engine, ...minSecondsLeft, ...quickModel, ...(tau === undefined ? {} : { tau }),
       })),
     ),
   );
