@@ -17,6 +17,10 @@ export const METRICS = {
   runGpuWaitSeconds: "autoclint_run_gpu_wait_seconds",
   /** gauge {namespace, run}: trainer images per second at its latest NAUC event. */
   runImagesPerSecond: "autoclint_run_images_per_second",
+  /** gauge {namespace, benchmark, variant}: the variant's average rank over the datasets (AutoDL; 1 is best). */
+  benchmarkVariantAverageRank: "autoclint_benchmark_variant_average_rank",
+  /** gauge {namespace, benchmark, variant, dataset}: mean ALC of the variant's succeeded seeds on the dataset. */
+  benchmarkVariantAlc: "autoclint_benchmark_variant_alc",
   /** counter {kind, outcome}: reconciles by outcome (success, requeue, error, conflict, terminal). */
   reconcileTotal: "autoclint_reconcile_total",
   /** histogram {kind}: reconcile duration. */

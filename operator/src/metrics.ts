@@ -3,15 +3,16 @@
  * outside this module. Names come from the API contract (@autoclint/api METRICS).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { METRICS, RUN_PHASES, type RunPhase } from "@autoclint/api";
+import { METRICS, RUN_PHASES, type RunPhase, type VariantStanding } from "@autoclint/api";
 import type { ControllerMetrics, ReconcileOutcome } from "./controller/controller";
+import type { BenchmarkMetrics } from "./reconcile/benchmark";
 import type { RunMetrics } from "./reconcile/run";
 
 const NON_CONFORMING_DEFAULTS = ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"];
 
 export type EventOutcome = "applied" | "duplicate" | "stale" | "orphaned" | "invalid";
 
-export class OperatorMetrics implements ControllerMetrics, RunMetrics {
+export class OperatorMetrics implements ControllerMetrics, RunMetrics, BenchmarkMetrics {
   private readonly registry = new Registry();
   private readonly runAlc = this.gauge(METRICS.runAlc, "ALC of the run's test learning curve so far.", ["namespace", "run"]);
   private readonly runNauc = this.gauge(METRICS.runNauc, "Latest test NAUC of the run.", ["namespace", "run"]);
@@ -30,6 +31,10 @@ export class OperatorMetrics implements ControllerMetrics, RunMetrics {
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers: [this.registry],
   });
   private readonly statusWrites = new Counter({ name: METRICS.statusWritesTotal, help: "Status writes, by writer (reconciler, events).", labelNames: ["writer"], registers: [this.registry] });
+  private readonly benchmarkRank = this.gauge(METRICS.benchmarkVariantAverageRank, "A benchmark variant's average rank by ALC over the datasets (AutoDL; 1 is best).", ["namespace", "benchmark", "variant"]);
+  private readonly benchmarkAlc = this.gauge(METRICS.benchmarkVariantAlc, "Mean ALC of a benchmark variant's succeeded seeds on a dataset.", ["namespace", "benchmark", "variant", "dataset"]);
+  /** The benchmark series set last, per benchmark, so that a variant or dataset dropped from a spec loses its series. */
+  private readonly benchmarkSeries = new Map<string, { ranks: Record<string, string>[]; alcs: Record<string, string>[] }>();
   private readonly leader = this.gauge(METRICS.leader, "1 while this replica holds the leader Lease.", []);
   private readonly queueDepth = this.gauge(METRICS.queueDepth, "Objects waiting in the work queue.", []);
 
@@ -66,6 +71,31 @@ export class OperatorMetrics implements ControllerMetrics, RunMetrics {
   forgetRun(namespace: string, run: string): void {
     for (const gauge of [this.runAlc, this.runNauc, this.runElapsed, this.runGpuWait, this.runImagesPerSecond]) gauge.remove({ namespace, run });
     for (const phase of RUN_PHASES) this.runPhase.remove({ namespace, run, phase });
+  }
+
+  setBenchmarkStandings(namespace: string, benchmark: string, standings: readonly VariantStanding[]): void {
+    this.forgetBenchmark(namespace, benchmark);
+    const series = { ranks: [] as Record<string, string>[], alcs: [] as Record<string, string>[] };
+    for (const { variant, averageRank, datasets } of standings) {
+      const labels = { namespace, benchmark, variant };
+      this.benchmarkRank.set(labels, averageRank);
+      series.ranks.push(labels);
+      for (const { dataset, meanAlc } of datasets) {
+        if (meanAlc === undefined) continue;
+        this.benchmarkAlc.set({ ...labels, dataset }, meanAlc);
+        series.alcs.push({ ...labels, dataset });
+      }
+    }
+    this.benchmarkSeries.set(`${namespace}/${benchmark}`, series);
+  }
+
+  /** Drops every series of a benchmark (deleted, or about to be set afresh). */
+  forgetBenchmark(namespace: string, benchmark: string): void {
+    const series = this.benchmarkSeries.get(`${namespace}/${benchmark}`);
+    if (!series) return;
+    for (const labels of series.ranks) this.benchmarkRank.remove(labels);
+    for (const labels of series.alcs) this.benchmarkAlc.remove(labels);
+    this.benchmarkSeries.delete(`${namespace}/${benchmark}`);
   }
 
   observeReconcile(kind: string, outcome: ReconcileOutcome, seconds: number): void {

@@ -118,7 +118,7 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
     replaceStatus: (b) => resources.replaceCustomStatus(BENCHMARK_RESOURCE, b),
     listRuns: (ns, selector) => resources.listCustom<AutoClintRun>(RUN_RESOURCE, ns, selector),
     createRun: (run) => resources.createCustom(RUN_RESOURCE, run),
-  });
+  }, { metrics });
   const controller = new Controller(queue, [runReconciler, benchmarkReconciler], { workers: config.workers, log, metrics });
   controllerRef.current = controller;
   const consumer = new EventConsumer({ natsUrl: config.natsUrl, durable: config.durableConsumer, runs: runApi, metrics, log: log.child({ component: "events" }) });

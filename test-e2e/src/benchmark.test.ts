@@ -82,6 +82,7 @@ void describe("AutoClintBenchmark on a real control plane", { skip, concurrency:
   let js: JetStreamClient;
   let operator: ChildProcess;
   let operatorLog = "";
+  let metricsUrl = "";
   const operatorTail = () => `\noperator log:\n${operatorLog.slice(-3000)}`;
 
   const object = (plural: string, name: string) => ({ group: GROUP, version: VERSION, namespace: NS, plural, name });
@@ -141,7 +142,7 @@ void describe("AutoClintBenchmark on a real control plane", { skip, concurrency:
     });
     operator.stdout!.on("data", (c: Buffer) => (operatorLog += c.toString()));
     operator.stderr!.on("data", (c: Buffer) => (operatorLog += c.toString()));
-    const metricsUrl = `http://127.0.0.1:${httpPort}`;
+    metricsUrl = `http://127.0.0.1:${httpPort}`;
     const leading = async () => (await (await fetch(`${metricsUrl}/metrics`)).text()).includes("autoclint_operator_leader 1");
     await eventually("the operator to be ready and leading", async () => ((await fetch(`${metricsUrl}/readyz`)).ok && (await leading()) ? true : undefined), 60_000, operatorTail);
   });
@@ -210,6 +211,10 @@ void describe("AutoClintBenchmark on a real control plane", { skip, concurrency:
       }
 
       assertHandComputedLeaderboard(done, alcs, nauc);
+      // The standings on /metrics, for the dashboard's leaderboard panel.
+      const metrics = await (await fetch(`${metricsUrl}/metrics`)).text();
+      assert.match(metrics, new RegExp(`autoclint_benchmark_variant_average_rank\\{namespace="${NS}",benchmark="matrix",variant="vb"\\} 1\\.75`));
+      assert.match(metrics, new RegExp(`autoclint_benchmark_variant_alc\\{namespace="${NS}",benchmark="matrix",variant="va",dataset="d1"\\} 0\\.6875`));
       // The printer columns read the same status.
       assert.match(kubectl(["get", "acb", "matrix", "-n", NS]), /matrix\s+Succeeded\s+8\s+0\s+8\s+va\s+0\.6875/);
     } finally {

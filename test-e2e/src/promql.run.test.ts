@@ -13,7 +13,8 @@
  * target labels the Prometheus Operator adds) and loads the rendered rules; four runs are created
  * so that every phase exists (one Succeeded on a kwok node, one Running on a node this test plays
  * the kubelet of, one stuck in Scheduling, one Failed);
- * then `autoclint run` trains on a small MNIST task and publishes its events for the Succeeded run.
+ * then `autoclint run` trains on a small MNIST task and publishes its events for the Succeeded run,
+ * and a two-variant AutoClintBenchmark's runs get result events, so that its standings are exported.
  * GPU utilisation: no GPU and no dcgm-exporter exist here, so a stand-in endpoint serves a fixed
  * DCGM_FI_DEV_GPU_UTIL sample in dcgm-exporter's format; that panel's query is checked against it.
  */
@@ -26,7 +27,9 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments, stringify } from "yaml";
-import { GROUP, METRICS, VERSION, type AutoClintRun } from "@autoclint/api";
+import { connect } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { eventMessageId, eventSubject, GROUP, METRICS, VERSION, type AutoClintRun, type TrainerEvent } from "@autoclint/api";
 import { freePort, startNatsServer, type TestNatsServer } from "@autoclint/api/testing";
 import { eventually } from "./eventually";
 
@@ -431,6 +434,41 @@ void describe("dashboard and alert expressions on a real Prometheus, operator, N
     assert.ok(status.alc! > 0, `ALC ${status.alc}`);
     const metrics = await (await fetch(`${metricsUrl}/metrics`)).text();
     assert.match(metrics, new RegExp(`autoclint_run_alc\\{namespace="${NS}",run="munster"\\}`));
+  });
+
+  void test("a benchmark whose runs report their results: its standings reach /metrics", async () => {
+    const kwokToleration = { key: "kwok.x-k8s.io/node", operator: "Exists", effect: "NoSchedule" };
+    kubectl(["-n", NS, "create", "-f", "-"], JSON.stringify({
+      apiVersion: `${GROUP}/${VERSION}`, kind: "AutoClintBenchmark", metadata: { name: "sweep", namespace: NS },
+      spec: {
+        datasets: [{ name: "munster", dataset: { source: { url: "https://datasets.example.com/autodl/munster.tar.gz" } } }],
+        variants: [{ name: "tau2", model: { tau: 2 } }, { name: "tau8", model: { tau: 8 } }],
+        template: { timeBudgetSeconds: 60, scheduling: { tolerations: [kwokToleration] } },
+      },
+    }));
+    const uid = (JSON.parse(kubectl(["-n", NS, "get", "autoclintbenchmarks", "sweep", "-o", "json"])) as { metadata: { uid: string } }).metadata.uid;
+    const runs = await eventually("the benchmark's two runs", () => {
+      const items = (JSON.parse(kubectl(["-n", NS, "get", "autoclintruns", "-l", `autoclint.io/benchmark-uid=${uid}`, "-o", "json"])) as { items: AutoClintRun[] }).items;
+      return items.length === 2 ? items : undefined;
+    }, 60_000, operatorLog);
+    // What each run's trainer publishes at its end (kwok ends the pods at once, with no trainer in them).
+    const connection = await connect({ servers: nats!.url });
+    try {
+      const js = jetstream(connection);
+      for (const [i, run] of runs.entries()) {
+        const event: TrainerEvent = {
+          version: 1, type: "result", seq: 0, elapsedSeconds: 50, wallTime: new Date().toISOString(),
+          run: { namespace: NS, name: run.metadata.name, uid: run.metadata.uid!, attempt: 0 }, alc: 0.5 + i / 10, nauc: 0.9, firstPredictionSeconds: 20, predictions: 3,
+        };
+        await js.publish(eventSubject(NS, run.metadata.name, "result"), JSON.stringify(event), { msgID: eventMessageId(event) });
+      }
+    } finally {
+      await connection.close();
+    }
+    await eventually("the benchmark's standings on /metrics", async () => {
+      const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+      return /autoclint_benchmark_variant_alc\{[^}]*benchmark="sweep"/.test(text) && /autoclint_benchmark_variant_average_rank\{[^}]*benchmark="sweep"/.test(text) ? true : undefined;
+    }, 60_000, operatorLog);
   });
 
   void test("every dashboard and alert expression returns data from Prometheus", async () => {

@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { benchmarkCells, type AutoClintBenchmark, type AutoClintRun, type RunPhase } from "@autoclint/api";
 import { silentLogger } from "../log";
+import { OperatorMetrics } from "../metrics";
 import { KubeApiError } from "../errors";
 import { BenchmarkReconciler, benchmarkStatus, cellRun, cellsToCreate, LABEL_BENCHMARK_GENERATION, type BenchmarkApi } from "./benchmark";
 
@@ -87,7 +88,7 @@ class MemoryApi implements BenchmarkApi {
   listLags = false;
   maxUnfinished = 0;
   constructor(public benchmark: AutoClintBenchmark) {}
-  get = async () => structuredClone(this.benchmark);
+  get = async (): Promise<AutoClintBenchmark | undefined> => structuredClone(this.benchmark);
   replaceStatus = async (b: AutoClintBenchmark) => (this.benchmark = structuredClone(b));
   listRuns = async () => (this.listLags ? [] : [...this.runs.values()].map((r) => structuredClone(r)));
   createRun = async (run: AutoClintRun) => {
@@ -98,9 +99,10 @@ class MemoryApi implements BenchmarkApi {
   };
 }
 
-void test("the reconciler never passes parallelism, even when its list lags behind its own creates", async () => {
+void test("the reconciler never passes parallelism, even when its list lags behind its own creates; the standings go to /metrics", async () => {
   const api = new MemoryApi(benchmarkFixture({ parallelism: 2 }));
-  const reconciler = new BenchmarkReconciler(api);
+  const metrics = new OperatorMetrics({ processMetrics: false });
+  const reconciler = new BenchmarkReconciler(api, { metrics });
   const context = { reconcileId: "r", log: silentLogger };
   const request = { namespace: "team-a", name: "bench" };
   await reconciler.reconcile(request, context);
@@ -119,6 +121,13 @@ void test("the reconciler never passes parallelism, even when its list lags behi
   await reconciler.reconcile(request, context);
   assert.equal(api.benchmark.status!.phase, "Succeeded");
   assert.equal(api.benchmark.status!.leaderboard!.length, 2);
+  // Every cell scored 0.5: both variants tie on both datasets.
+  const text = await metrics.render();
+  assert.match(text, /autoclint_benchmark_variant_average_rank\{namespace="team-a",benchmark="bench",variant="v1"\} 1\.5/);
+  assert.match(text, /autoclint_benchmark_variant_alc\{namespace="team-a",benchmark="bench",variant="v2",dataset="d2"\} 0\.5/);
+  api.get = async () => undefined; // deleted
+  await reconciler.reconcile(request, context);
+  assert.doesNotMatch(await metrics.render(), /benchmark="bench"/);
 });
 
 void test("a same-named run that is not the benchmark's blocks its cell, which fails naming it", async () => {

@@ -11,7 +11,7 @@
  */
 import {
   API_VERSION, benchmarkCells, bestMeanAlc, gpusOf, rankVariants,
-  type AutoClintBenchmark, type AutoClintBenchmarkStatus, type AutoClintRun, type BenchmarkCell, type BenchmarkCellStatus, type BenchmarkPhase,
+  type AutoClintBenchmark, type AutoClintBenchmarkStatus, type AutoClintRun, type BenchmarkCell, type BenchmarkCellStatus, type BenchmarkPhase, type VariantStanding,
 } from "@autoclint/api";
 import type { Reconciler, ReconcileContext, ReconcileRequest } from "../controller/controller";
 import { KubeApiError } from "../errors";
@@ -28,6 +28,11 @@ export const LABEL_BENCHMARK_GENERATION = "autoclint.io/benchmark-generation";
 const MESSAGE_CELLS = 5;
 /** How long a created run that no list shows yet still counts as in flight (a lagging cache). */
 const EXPECTATION_TTL_MS = 60_000;
+
+export interface BenchmarkMetrics {
+  setBenchmarkStandings(namespace: string, benchmark: string, standings: readonly VariantStanding[]): void;
+  forgetBenchmark(namespace: string, benchmark: string): void;
+}
 
 export interface BenchmarkApi extends StatusStore<AutoClintBenchmark> {
   listRuns(namespace: string, labelSelector: string): Promise<AutoClintRun[]>;
@@ -180,14 +185,22 @@ export class BenchmarkReconciler implements Reconciler {
    */
   private readonly expected = new Map<string, Map<string, { run: AutoClintRun; at: number }>>();
 
-  constructor(
-    private readonly api: BenchmarkApi,
-    private readonly now: () => number = Date.now,
-  ) {}
+  private readonly api: BenchmarkApi;
+  private readonly metrics: BenchmarkMetrics | undefined;
+  private readonly now: () => number;
+
+  constructor(api: BenchmarkApi, options: { metrics?: BenchmarkMetrics; now?: () => number } = {}) {
+    this.api = api;
+    this.metrics = options.metrics;
+    this.now = options.now ?? Date.now;
+  }
 
   async reconcile({ namespace, name }: ReconcileRequest, { log }: ReconcileContext): Promise<void> {
     const benchmark = await this.api.get(namespace, name);
-    if (!benchmark || benchmark.metadata.deletionTimestamp) return;
+    if (!benchmark || benchmark.metadata.deletionTimestamp) {
+      this.metrics?.forgetBenchmark(namespace, name);
+      return;
+    }
     const uid = benchmark.metadata.uid ?? "";
     let cells: BenchmarkCell[];
     try {
@@ -219,7 +232,9 @@ export class BenchmarkReconciler implements Reconciler {
     }
     if (expected.size > 0) this.expected.set(uid, expected);
     else this.expected.delete(uid);
-    await this.writeStatus(benchmark, benchmarkStatus(benchmark, cells, runs, blocked));
+    const status = benchmarkStatus(benchmark, cells, runs, blocked);
+    this.metrics?.setBenchmarkStandings(namespace, name, status.leaderboard ?? []);
+    await this.writeStatus(benchmark, status);
   }
 
   private async writeStatus(benchmark: AutoClintBenchmark, status: AutoClintBenchmarkStatus): Promise<void> {
