@@ -26,8 +26,8 @@ typecheck: ## strict TypeScript over every workspace
 unit: ## unit and integration tests (real nats-server, real torch)
 	@node hack/run-tests.mjs unit
 
-e2e: ## bring up the local control plane, run the end-to-end suites (each starts its own nats-server), tear down (KEEP_CLUSTER=1 keeps it)
-	@set -e; hack/cluster-up.sh; \
+e2e: images ## bring up the local cluster with its real node, run the end-to-end suites, tear down (KEEP_CLUSTER=1 keeps it, REAL_NODE=0 skips the real node)
+	@set -e; REAL_NODE=$${REAL_NODE:-1} hack/cluster-up.sh; \
 	if [ -z "$$KEEP_CLUSTER" ]; then trap 'hack/cluster-down.sh' EXIT; fi; \
 	node hack/run-tests.mjs e2e
 
@@ -41,8 +41,12 @@ bench: setup ## the trainer benchmark table (bench/results/)
 	@node --import tsx bench/run.ts
 
 .PHONY: cluster-up cluster-down
-cluster-up: ## a real local control plane (etcd, kube-apiserver, scheduler, controller-manager, kwok GPU nodes) in .cluster/
-	@hack/cluster-up.sh
+cluster-up: ## a real local control plane (etcd, kube-apiserver, scheduler, controller-manager, kwok GPU nodes) and one real node (REAL_NODE=0: none) in .cluster/
+	@REAL_NODE=$${REAL_NODE:-1} hack/cluster-up.sh
+
+.PHONY: images
+images: ## build the operator, trainer, NATS, CoreDNS and pause images locally (buildah, no registry; cached by content) and load them into the real node's containerd when it is up
+	@if [ -S /run/containerd/containerd.sock ]; then hack/images.sh; else hack/images.sh --no-import; fi
 
 cluster-down: ## stop the local control plane and remove .cluster/
 	@hack/cluster-down.sh

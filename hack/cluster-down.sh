@@ -26,6 +26,10 @@ our_pid() { # component -> prints the pid, or fails
   echo "$pid"
 }
 
+# The real node first (its pods go through the kubelet while the API server still answers);
+# it leaves a real node that another cluster owns alone.
+if [[ -d "$state" ]]; then "$root/hack/real-node.sh" down "$state" || true; fi
+
 stopped=0
 # Clients before servers, etcd last, so nothing logs a storm of connection errors on the way.
 for component in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do

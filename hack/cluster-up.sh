@@ -7,11 +7,16 @@
 # Everything listens on 127.0.0.1 only. State lives in .cluster/ at the repository root
 # (git-ignored): pki/, etcd/, logs/, pids/, env (the ports) and kubeconfig (cluster-admin).
 #
+# REAL_NODE=1 adds the machine's one real node (hack/real-node.sh: containerd, kubelet,
+# kube-proxy, CoreDNS, a fake GPU device plugin; needs root), where pods really run. The API
+# server then also listens on the node's address (10.254.0.1), which pods reach; the kwok nodes
+# stay, for scale tests. Default REAL_NODE=0 (`make cluster-up` and `make e2e` set 1).
+#
 # Idempotent: a running, healthy cluster is left alone; a half-dead one is torn down and
 # started afresh. hack/cluster-down.sh stops everything and removes .cluster/.
 #
 # Environment: AUTOCLINT_CACHE (binary cache, default ~/.cache/autoclint),
-# CLUSTER_UP_TIMEOUT (seconds to wait for each readiness step, default 120).
+# CLUSTER_UP_TIMEOUT (seconds to wait for each readiness step, default 120), REAL_NODE (0 or 1).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,6 +26,10 @@ logs="$state/logs"
 pids="$state/pids"
 timeout="${CLUSTER_UP_TIMEOUT:-120}"
 started_at=$SECONDS
+real_node="${REAL_NODE:-0}"
+[[ "$real_node" == 0 || "$real_node" == 1 ]] || { echo "cluster-up: REAL_NODE must be 0 or 1, got '$real_node'" >&2; exit 1; }
+# The real node's address (hack/real-node.sh puts it on lo): the API server's second address.
+node_ip=10.254.0.1
 
 # The service network: the API server's serving cert carries its first address.
 service_cidr="10.96.0.0/16"
@@ -47,7 +56,8 @@ command -v openssl >/dev/null 2>&1 || die "openssl is not on PATH"
 
 bin="$("$root/hack/control-plane/build.sh" --print)"
 if [[ ! -x "$bin/etcd" || ! -x "$bin/kube-apiserver" || ! -x "$bin/kube-controller-manager" \
-   || ! -x "$bin/kube-scheduler" || ! -x "$bin/kwok" ]]; then
+   || ! -x "$bin/kube-scheduler" || ! -x "$bin/kwok" ]] \
+   || { [[ "$real_node" == 1 ]] && [[ ! -x "$bin/kubelet" || ! -x "$bin/kube-proxy" || ! -x "$bin/coredns" || ! -x "$bin/fake-gpu-plugin" ]]; }; then
   log "control-plane binaries not cached in $bin; building them (a first build takes 20-40 min)"
   "$root/hack/control-plane/build.sh" | sed 's/^/  /'
 fi
@@ -74,7 +84,7 @@ api_get() { # path: GET on the API server as cluster-admin (client cert)
 
 # What the running cluster was started from: a cluster started by an older version of this
 # script or of kwok's stages is not "healthy", it is restarted with the current ones.
-fingerprint="$(cat "${BASH_SOURCE[0]}" "$root/hack/control-plane/kwok/stages.yaml" | md5sum | cut -c1-12)-$(basename "$bin")"
+fingerprint="$(cat "${BASH_SOURCE[0]}" "$root/hack/control-plane/kwok/stages.yaml" "$root/hack/real-node.sh" | md5sum | cut -c1-12)-$(basename "$bin")-real$real_node"
 
 healthy() {
   [[ -f "$state/env" && -f "$state/kubeconfig" ]] || return 1
@@ -83,6 +93,9 @@ healthy() {
   source "$state/env"
   local c
   for c in "${components[@]}"; do alive "$c" || return 1; done
+  if [[ "$real_node" == 1 ]]; then
+    for c in containerd kubelet kube-proxy; do alive "$c" || return 1; done
+  fi
   [[ "$(api_get /readyz 2>/dev/null)" == "ok" ]]
 }
 
@@ -114,24 +127,25 @@ chmod 700 "$state" "$pki"
 # --- ports: free ones on loopback ----------------------------------------------------------
 
 taken=" "
-free_port() { # first-candidate -> prints a port nobody listens on and we have not taken
+free_port() { # variable first-candidate -> sets the variable to a port nobody listens on and we
+  # have not taken (a variable, not $(...): `taken` must outlive the call, a subshell loses it)
   local p
-  for ((p = $1; p < $1 + 500; p++)); do
+  for ((p = $2; p < $2 + 500; p++)); do
     [[ "$taken" == *" $p "* ]] && continue
     if [[ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ]]; then
       taken+="$p "
-      echo "$p"
+      printf -v "$1" '%s' "$p"
       return 0
     fi
   done
-  die "no free port in $1..$(($1 + 499))"
+  die "no free port in $2..$(($2 + 499))"
 }
 # Uncommon starting points, so a second cluster or a developer's own never collides.
-ETCD_PORT="$(free_port 23790)"
-ETCD_PEER_PORT="$(free_port 23890)"
-API_PORT="$(free_port 26443)"
-KCM_PORT="$(free_port 20257)"
-SCHED_PORT="$(free_port 20259)"
+free_port ETCD_PORT 23790
+free_port ETCD_PEER_PORT 23890
+free_port API_PORT 26443
+free_port KCM_PORT 20257
+free_port SCHED_PORT 20259
 cat >"$state/env" <<EOF
 ETCD_PORT=$ETCD_PORT
 ETCD_PEER_PORT=$ETCD_PEER_PORT
@@ -164,7 +178,7 @@ log "generating the CA, serving and client certificates, and the service-account
   }
 
   sign apiserver "/CN=kube-apiserver" serverAuth \
-    "IP:127.0.0.1,IP:$service_ip,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+    "IP:127.0.0.1,IP:$service_ip,IP:$node_ip,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
   # Client identities. The scheduler's and controller-manager's names are the ones the RBAC
   # bootstrap policy grants their permissions to.
   sign admin "/O=system:masters/CN=autoclint-admin" clientAuth
@@ -173,6 +187,15 @@ log "generating the CA, serving and client certificates, and the service-account
   # kwok plays the kubelet of every fake node at once; the Node authorizer would confine a
   # real kubelet identity (system:node:NAME) to its one node, so kwok runs as an admin.
   sign kwok "/O=system:masters/CN=kwok" clientAuth
+  if [[ "$real_node" == 1 ]]; then
+    # The real node: the kubelet's identity (the Node authorizer confines it to its node), its
+    # serving certificate for the node address, kube-proxy's (bound to system:node-proxier by
+    # the bootstrap policy) and the API server's towards kubelets (logs, exec).
+    sign kubelet "/O=system:nodes/CN=system:node:autoclint-real-0" clientAuth
+    sign kubelet-serving "/CN=autoclint-real-0" serverAuth "IP:$node_ip,DNS:autoclint-real-0"
+    sign kube-proxy "/CN=system:kube-proxy" clientAuth
+    sign kube-apiserver-kubelet-client "/CN=kube-apiserver-kubelet-client" clientAuth
+  fi
 
   # Service-account tokens: the API server signs them with sa.key and checks them with sa.pub.
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sa.key 2>/dev/null
@@ -253,13 +276,27 @@ start etcd "$bin/etcd" \
 wait_for etcd curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health"
 check_alive etcd
 
+# Kwok only: 127.0.0.1, and --endpoint-reconciler-type=none: the "kubernetes" Service's
+# endpoint would be 127.0.0.1, which Endpoints validation rejects as loopback; nothing dials it.
+# With the real node, pods reach the API server through that Service (in-cluster config), so it
+# advertises the node address, and it listens on every address (pods cannot reach 127.0.0.1);
+# it reaches the kubelet at the node's InternalIP with its own client certificate.
+if [[ "$real_node" == 1 ]]; then
+  api_addresses=(--bind-address=0.0.0.0 --advertise-address="$node_ip"
+    --kubelet-preferred-address-types=InternalIP
+    --kubelet-client-certificate="$pki/kube-apiserver-kubelet-client.crt"
+    --kubelet-client-key="$pki/kube-apiserver-kubelet-client.key"
+    --kubelet-certificate-authority="$pki/ca.crt")
+  # The advertised address must exist before the API server starts; real-node.sh owns it and
+  # takes it away on down.
+  ip -4 address show dev lo | grep -q " $node_ip/" || ip address add "$node_ip/32" dev lo
+else
+  api_addresses=(--bind-address=127.0.0.1 --advertise-address=127.0.0.1 --endpoint-reconciler-type=none)
+fi
 log "starting kube-apiserver on https://127.0.0.1:$API_PORT"
-# --endpoint-reconciler-type=none: the "kubernetes" Service's endpoint would be 127.0.0.1,
-# which Endpoints validation rejects as loopback; nothing in the tests dials it.
 start kube-apiserver "$bin/kube-apiserver" \
   --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-  --bind-address=127.0.0.1 --secure-port="$API_PORT" \
-  --advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
+  --secure-port="$API_PORT" "${api_addresses[@]}" \
   --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
   --client-ca-file="$pki/ca.crt" \
   --authorization-mode=Node,RBAC \
@@ -370,6 +407,10 @@ wait_for "the kwok nodes to be Ready" kubectl wait --for=condition=Ready node/kw
 # Pods in a namespace need its "default" ServiceAccount (the ServiceAccount admission plugin);
 # the controller-manager creates it shortly after start.
 wait_for "the default ServiceAccount" kubectl -n default get serviceaccount default
+
+if [[ "$real_node" == 1 ]]; then
+  "$root/hack/real-node.sh" up "$state"
+fi
 
 log "ready in $((SECONDS - started_at)) s"
 usage

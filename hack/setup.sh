@@ -9,6 +9,9 @@ APT_PACKAGES=(
   dataset-fashion-mnist              # the fashion-mnist builder's source
   nats-server prometheus             # real servers for tests: JetStream, Prometheus and promtool
   fonts-dejavu-core fonts-liberation fonts-freefont-ttf fonts-noto-color-emoji unicode-data # rendered datasets
+  # The local cluster's real node (hack/real-node.sh) and its images (hack/images.sh): no Docker,
+  # no registry. gcc/libc6-dev build the static pause binary.
+  containerd runc containernetworking-plugins iptables conntrack buildah debootstrap gcc libc6-dev
 )
 
 missing=()

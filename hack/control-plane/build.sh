@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the local control plane's binaries (kube-apiserver, kube-controller-manager,
-# kube-scheduler from k8s.io/kubernetes, etcd, and kwok) from the Go modules pinned next to this
-# script, into a cache OUTSIDE the repository keyed by version, so a second run is free.
+# kube-scheduler from k8s.io/kubernetes, etcd, and kwok) and the real node's (kubelet and
+# kube-proxy from k8s.io/kubernetes, CoreDNS, the fake GPU device plugin in fake-gpu-plugin/) from
+# the Go modules pinned next to this script, into a cache OUTSIDE the repository keyed by version,
+# so a second run is free.
 #
 # Usage: hack/control-plane/build.sh          # builds what is missing, prints the bin folder last
 #        hack/control-plane/build.sh --print  # only prints the bin folder (no build)
@@ -9,6 +11,7 @@
 # Environment: AUTOCLINT_CACHE (default ~/.cache/autoclint), GO (default: go on PATH, else
 # /usr/local/go/bin/go).
 set -euo pipefail
+shopt -s nullglob # the Go-source globs below may match nothing
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache="${AUTOCLINT_CACHE:-$HOME/.cache/autoclint}"
@@ -53,9 +56,19 @@ export CGO_ENABLED=0
 # and a checkout or stash there must not pull the directory out from under a 20-minute build.
 stage_module() { # module-dir -> prints the copy's path
   local copy
-  copy="$cache/modules/$(basename "$1")-$(cat "$1/go.mod" "$1/go.sum" | md5sum | cut -c1-12)"
+  copy="$cache/modules/$(basename "$1")-$(cat "$1/go.mod" "$1/go.sum" "$1"/*.go "$1"/*/*.go | md5sum | cut -c1-12)"
   mkdir -p "$copy"
   cp "$1/go.mod" "$1/go.sum" "$copy/"
+  # The module's own Go sources (a main package at its root, or in a folder that is not a
+  # module of its own), for the binaries built from this repository's code.
+  local f d
+  for f in "$1"/*.go "$1"/*/*.go; do
+    [[ -e "$f" ]] || continue
+    d="$(dirname "$f")"
+    [[ "$d" != "$1" && -e "$d/go.mod" ]] && continue # a nested module, built on its own
+    mkdir -p "$copy/${d#"$1"}"
+    cp "$f" "$copy/${f#"$1"/}"
+  done
   echo "$copy"
 }
 
@@ -90,10 +103,25 @@ build_one() { # module-dir package output-name stamp-ldflags
   echo "build.sh: built $name in $((SECONDS - start)) s, $(du -h "$out" | cut -f1)"
 }
 
+# Binaries built from this repository's own code, or pinned in a module of their own, are keyed
+# by their sources: the cached file carries a hash, and a stable name links to it.
+build_keyed() { # module-dir package name
+  local key
+  key="$(cat "$1/go.mod" "$1/go.sum" "$1"/*.go "$1"/*/*.go | md5sum | cut -c1-12)"
+  build_one "$1" "$2" "$3-$key" ""
+  ln -sfn "$3-$key" "$bin/$3"
+}
+
 echo "build.sh: k8s.io/kubernetes $k8s_version, etcd $etcd_version, sigs.k8s.io/kwok $kwok_version -> $bin"
 build_one "$here" k8s.io/kubernetes/cmd/kube-apiserver kube-apiserver "$k8s_stamp"
 build_one "$here" k8s.io/kubernetes/cmd/kube-controller-manager kube-controller-manager "$k8s_stamp"
 build_one "$here" k8s.io/kubernetes/cmd/kube-scheduler kube-scheduler "$k8s_stamp"
 build_one "$here/etcd" go.etcd.io/etcd/server/v3 etcd ""  # etcd's version is a constant
 build_one "$here/kwok" sigs.k8s.io/kwok/cmd/kwok kwok ""  # kwok stamps its own version
+# The real node (hack/real-node.sh): kubelet and kube-proxy from the same Kubernetes module,
+# CoreDNS (its own module, only the plugins the cluster DNS uses) and the fake GPU device plugin.
+build_one "$here" k8s.io/kubernetes/cmd/kubelet kubelet "$k8s_stamp"
+build_one "$here" k8s.io/kubernetes/cmd/kube-proxy kube-proxy "$k8s_stamp"
+build_keyed "$here" autoclint.local/control-plane/fake-gpu-plugin fake-gpu-plugin
+build_keyed "$here/coredns" autoclint.local/coredns coredns
 echo "$bin"

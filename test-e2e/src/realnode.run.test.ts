@@ -1,0 +1,272 @@
+/**
+ * End to end on the local cluster's real node (REAL_NODE=1 hack/cluster-up.sh): containers from
+ * the images `make images` builds, the chart installed with `helm install`, a run applied with
+ * `kubectl apply`, a real trainer pod training on a dataset on a PersistentVolumeClaim, events
+ * over the chart's NATS (JetStream on a local PersistentVolume) into the run's status.
+ *
+ * Run: make images && REAL_NODE=1 hack/cluster-up.sh && node hack/run-tests.mjs e2e realnode
+ * Without a real node in the cluster the suite is skipped, saying why.
+ * A whole training run (T = 40 s on 600 MNIST samples), hence *.run.test.ts: it runs alone.
+ */
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
+import { eventually } from "./eventually";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const KUBECONFIG = process.env.KUBECONFIG_E2E ?? join(ROOT, ".cluster", "kubeconfig");
+const NODE = "autoclint-real-0";
+const TAINT = "autoclint.io/real-node";
+const suffix = randomBytes(3).toString("hex");
+const NS = `real-${suffix}`;
+const RELEASE = `ac-${suffix}`; // cluster-scoped RBAC carries the release name: unique per run
+const BUDGET = 40;
+
+interface Result {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(cmd: string, args: string[], options: { input?: string; timeoutMs?: number } = {}): Result {
+  const r = spawnSync(cmd, args, { input: options.input, encoding: "utf8", timeout: options.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 });
+  return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? String(r.error ?? "") };
+}
+
+/** Runs a command that must succeed; its output otherwise goes into the error. */
+function must(cmd: string, args: string[], options: { input?: string; timeoutMs?: number } = {}): string {
+  const r = run(cmd, args, options);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.status}:\n${r.stderr.slice(-3000)}${r.stdout.slice(-2000)}`);
+  return r.stdout;
+}
+
+const kubectl = (args: string[], input?: string) => must("kubectl", ["--kubeconfig", KUBECONFIG, ...args], { input });
+const json = <T>(args: string[]): T => JSON.parse(kubectl([...args, "-o", "json"])) as T;
+
+function whyNoRealNode(): string | false {
+  if (!existsSync(KUBECONFIG)) return `no local cluster at ${KUBECONFIG} (run REAL_NODE=1 hack/cluster-up.sh)`;
+  const r = run("kubectl", ["--kubeconfig", KUBECONFIG, "get", "node", NODE, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}"]);
+  if (r.status !== 0) return `the cluster has no real node ${NODE} (it was brought up without REAL_NODE=1)`;
+  if (r.stdout !== "True") return `the real node ${NODE} is not Ready`;
+  return false;
+}
+
+interface Pod {
+  metadata: { name: string; uid: string; labels?: Record<string, string> };
+  spec: { nodeName?: string };
+  status: {
+    phase: string;
+    containerStatuses?: Array<{
+      state?: { waiting?: { reason?: string; message?: string }; terminated?: { reason?: string; exitCode?: number } };
+      lastState?: { terminated?: { reason?: string } };
+    }>;
+  };
+}
+interface Run {
+  status?: {
+    phase?: string;
+    alc?: number;
+    finalAlc?: number;
+    nauc?: number;
+    attempts?: number;
+    failureClass?: string;
+    message?: string;
+    trainerPod?: string;
+    learningCurve?: Array<{ t: number; nauc: number }>;
+    attemptHistory?: Array<{ attempt: number; phase: string; failureClass?: string; message?: string; pod?: string }>;
+  };
+}
+
+const skip = whyNoRealNode();
+if (skip) console.log(`# realnode: skipped: ${skip}`);
+
+void describe("the chart and a run on the real node", { skip, concurrency: false }, () => {
+  const images: Record<string, string> = {};
+  const timings: string[] = [];
+  const onRealNode = {
+    nodeSelector: { [TAINT]: "true" },
+    tolerations: [{ key: TAINT, operator: "Exists", effect: "NoSchedule" }],
+  };
+
+  const runManifest = (name: string, spec: Record<string, unknown>) =>
+    JSON.stringify({
+      apiVersion: "autoclint.io/v1alpha1",
+      kind: "AutoClintRun",
+      metadata: { name, namespace: NS },
+      spec: {
+        dataset: { name: "mnist", format: "autodl", source: { pvc: "datasets", path: "mnist" } },
+        timeBudgetSeconds: BUDGET,
+        // 1.5 of the node's 2 CPUs: CoreDNS, the operator and NATS request the rest.
+        resources: { gpu: 1, cpu: "1500m", memory: "3Gi", shmSize: "512Mi" },
+        scheduling: onRealNode,
+        ...spec,
+      },
+    });
+  const getRun = (name: string) => json<Run>(["-n", NS, "get", "autoclintrun", name]);
+  const podsOf = (name: string) => {
+    const uid = json<{ metadata: { uid: string } }>(["-n", NS, "get", "autoclintrun", name]).metadata.uid;
+    return json<{ items: Pod[] }>(["-n", NS, "get", "pods", "-l", `autoclint.io/run-uid=${uid}`]).items;
+  };
+  const describeRun = (name: string) => () => {
+    const r = run("kubectl", ["--kubeconfig", KUBECONFIG, "-n", NS, "get", "autoclintrun,jobs,pods", "-o", "wide"]);
+    const events = run("kubectl", ["--kubeconfig", KUBECONFIG, "-n", NS, "get", "events", "--sort-by=.lastTimestamp"]);
+    const status = run("kubectl", ["--kubeconfig", KUBECONFIG, "-n", NS, "get", "autoclintrun", name, "-o", "jsonpath={.status}"]);
+    return `\n${r.stdout}\nstatus: ${status.stdout}\n${events.stdout.split("\n").slice(-15).join("\n")}`;
+  };
+
+  before(async () => {
+    // The images: built (cached by content) and imported into the node's containerd.
+    let t = Date.now();
+    const built = must(join(ROOT, "hack", "images.sh"), ["operator", "trainer", "nats"], { timeoutMs: 60 * 60_000 });
+    for (const line of built.trim().split("\n")) {
+      const [name, ref] = line.split("=");
+      if (name && ref) images[name] = ref;
+    }
+    timings.push(`images (build if changed, import): ${((Date.now() - t) / 1000).toFixed(0)} s`);
+    assert.ok(images.operator && images.trainer && images.nats, `hack/images.sh printed ${built}`);
+    const split = (ref: string) => [ref.slice(0, ref.lastIndexOf(":")), ref.slice(ref.lastIndexOf(":") + 1)];
+    const [opRepo, opTag] = split(images.operator!);
+    const [trRepo, trTag] = split(images.trainer!);
+    const [natsRepo, natsTag] = split(images.nats!);
+
+    // Local PersistentVolumes on the node: NATS' JetStream store, and the dataset.
+    const pvNats = `${NS}-nats`;
+    const pvData = `${NS}-datasets`;
+    must(join(ROOT, "hack", "real-node.sh"), ["pv", pvNats, "1Gi"]);
+    const dataDir = must(join(ROOT, "hack", "real-node.sh"), ["pv", pvData, "1Gi"]).trim();
+    // 600 MNIST samples, written straight into the volume's folder on the node.
+    t = Date.now();
+    must(process.execPath, [join(ROOT, "trainer", "bin", "autoclint.mjs"), "datasets", "build", "mnist", "--limit", "600", "--out", join(dataDir, "mnist")], { timeoutMs: 300_000 });
+    timings.push(`dataset build (600 MNIST): ${((Date.now() - t) / 1000).toFixed(1)} s`);
+
+    kubectl(["create", "namespace", NS]);
+    // The dataset claim, bound to that volume (nothing else can claim it: claimRef).
+    kubectl(["patch", "pv", pvData, "--type=merge", "-p", JSON.stringify({ spec: { claimRef: { namespace: NS, name: "datasets" } } })]);
+    kubectl(["patch", "pv", pvNats, "--type=merge", "-p", JSON.stringify({ spec: { claimRef: { namespace: NS, name: `data-${RELEASE}-nats-0` } } })]);
+    kubectl(["apply", "-f", "-"], JSON.stringify({
+      apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { name: "datasets", namespace: NS },
+      spec: { accessModes: ["ReadWriteOnce"], storageClassName: "autoclint-local", volumeName: pvData, resources: { requests: { storage: "1Gi" } } },
+    }));
+
+    // The chart, for real. The CRDs come with it unless another suite's are already installed
+    // (Helm will not adopt objects it did not create).
+    const crdsExist = run("kubectl", ["--kubeconfig", KUBECONFIG, "get", "crd", "autoclintruns.autoclint.io"]).status === 0;
+    const helm = must(join(ROOT, "hack", "helm.sh"), [], { timeoutMs: 20 * 60_000 }).trim();
+    const tolerations = (prefix: string) => [
+      `${prefix}nodeSelector.autoclint\\.io/real-node=true`,
+      `${prefix}tolerations[0].key=${TAINT}`, `${prefix}tolerations[0].operator=Exists`, `${prefix}tolerations[0].effect=NoSchedule`,
+    ];
+    const values = [
+      `crds.enabled=${!crdsExist}`,
+      `image.repository=${opRepo}`, `image.tag=${opTag}`, "image.pullPolicy=Never",
+      `trainer.image.repository=${trRepo}`, `trainer.image.tag=${trTag}`, "trainer.image.pullPolicy=IfNotPresent",
+      `nats.image.repository=${natsRepo}`, `nats.image.tag=${natsTag}`, "nats.image.pullPolicy=Never",
+      "nats.jetstream.storageClassName=autoclint-local", "nats.jetstream.storageSize=1Gi",
+      `watchNamespace=${NS}`, `leaderElection.leaseName=autoclint-operator-${suffix}`,
+      "activeRequeueSeconds=5",
+      ...tolerations(""), ...tolerations("nats."),
+    ];
+    t = Date.now();
+    must(helm, ["--kubeconfig", KUBECONFIG, "install", RELEASE, join(ROOT, "charts", "autoclint"), "--namespace", NS, ...values.flatMap((v) => ["--set", v])], { timeoutMs: 120_000 });
+    await eventually("the operator Deployment to be Available", () => {
+      const r = run("kubectl", ["--kubeconfig", KUBECONFIG, "-n", NS, "get", "deployment", `${RELEASE}-operator`, "-o", "jsonpath={.status.conditions[?(@.type=='Available')].status}"]);
+      return r.stdout === "True" ? true : undefined;
+    }, 180_000, describeRun("none"));
+    timings.push(`helm install to operator Available: ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  });
+
+  after(() => {
+    if (timings.length) console.log(`# realnode timings (shared machine):\n${timings.map((l) => `#   ${l}`).join("\n")}`);
+    if (process.env.KEEP_E2E_NAMESPACE) return;
+    const helm = run(join(ROOT, "hack", "helm.sh"), []).stdout.trim();
+    if (helm) run(helm, ["--kubeconfig", KUBECONFIG, "uninstall", RELEASE, "--namespace", NS, "--wait", "--timeout", "60s"], { timeoutMs: 90_000 });
+    run("kubectl", ["--kubeconfig", KUBECONFIG, "delete", "namespace", NS, "--wait=true", "--timeout=60s"], { timeoutMs: 90_000 });
+    run("kubectl", ["--kubeconfig", KUBECONFIG, "delete", "pv", `${NS}-nats`, `${NS}-datasets`, "--wait=false"]);
+  });
+
+  void test("the operator runs in-cluster on the real node and holds its leader Lease; NATS runs with JetStream on a local volume", () => {
+    const pods = json<{ items: Pod[] }>(["-n", NS, "get", "pods", "-l", "app.kubernetes.io/name=autoclint-operator"]).items;
+    assert.equal(pods.length, 1);
+    assert.equal(pods[0]!.spec.nodeName, NODE);
+    const lease = json<{ spec: { holderIdentity?: string } }>(["-n", NS, "get", "lease", `autoclint-operator-${suffix}`]);
+    assert.equal(lease.spec.holderIdentity, pods[0]!.metadata.name, "the operator pod holds the Lease");
+    const sts = json<{ status: { readyReplicas?: number } }>(["-n", NS, "get", "statefulset", `${RELEASE}-nats`]);
+    assert.equal(sts.status.readyReplicas, 1);
+    const pvc = json<{ status: { phase: string }; spec: { volumeName: string } }>(["-n", NS, "get", "pvc", `data-${RELEASE}-nats-0`]);
+    assert.deepEqual([pvc.status.phase, pvc.spec.volumeName], ["Bound", `${NS}-nats`]);
+    // JetStream's store is on that volume, on the node's disk.
+    assert.ok(existsSync(`/var/lib/autoclint-pv/${NS}-nats/jetstream`), "JetStream wrote its store to the local volume");
+  });
+
+  void test("kubectl apply of a run: a real trainer pod trains; status Succeeded with the trainer's own ALC", async () => {
+    const applied = Date.now();
+    kubectl(["apply", "-f", "-"], runManifest("mnist", {}));
+    const firstNauc = await eventually("the first NAUC in the run's status", () => {
+      const status = getRun("mnist").status;
+      return status?.nauc !== undefined ? Date.now() : undefined;
+    }, 600_000, describeRun("mnist"));
+    timings.push(`kubectl apply to first NAUC in status: ${((firstNauc - applied) / 1000).toFixed(1)} s`);
+    const done = await eventually("the run to finish", () => {
+      const status = getRun("mnist").status;
+      return status?.phase === "Succeeded" || status?.phase === "Failed" ? status : undefined;
+    }, (BUDGET + 300) * 1000, describeRun("mnist"));
+    timings.push(`kubectl apply to Succeeded (T = ${BUDGET} s): ${((Date.now() - applied) / 1000).toFixed(1)} s`);
+    assert.equal(done.phase, "Succeeded", describeRun("mnist")());
+    assert.equal(done.attempts, 1);
+
+    const pods = podsOf("mnist");
+    assert.equal(pods.length, 1);
+    const pod = pods[0]!;
+    assert.equal(pod.spec.nodeName, NODE, "the trainer ran on the real node");
+    // The trainer's own result, from its /tmp emptyDir on this machine's disk (the pod is kept).
+    const resultPath = `/var/lib/kubelet/pods/${pod.metadata.uid}/volumes/kubernetes.io~empty-dir/tmp/run/result.json`;
+    const result = JSON.parse(readFileSync(resultPath, "utf8")) as { alc: number; nauc: number };
+    assert.ok(result.alc > 0.3, `a real run learns something: ALC ${result.alc}`);
+    const alc = done.finalAlc ?? done.alc;
+    assert.ok(alc !== undefined && Math.abs(alc - result.alc) < 1e-9, `status ALC ${alc} equals result.json's ${result.alc}`);
+    assert.ok((done.learningCurve?.length ?? 0) >= 2, "the learning curve came over NATS");
+    timings.push(`ALC ${result.alc.toFixed(4)}, final NAUC ${result.nauc.toFixed(4)} (600 MNIST samples, CPU, T = ${BUDGET} s)`);
+
+    // What a user sees.
+    const logs = kubectl(["-n", NS, "logs", `pod/${pod.metadata.name}`]);
+    assert.match(logs, /ALC \d\.\d{4}/, `kubectl logs shows the trainer's output:\n${logs.slice(-2000)}`);
+    const table = kubectl(["-n", NS, "get", "acr", "mnist"]);
+    assert.match(table, new RegExp(`Succeeded\\s+${String(result.alc).slice(0, 5).replace(".", "\\.")}`), `kubectl get acr shows the ALC:\n${table}`);
+  });
+
+  void test("a trainer with too little memory ends OOMKilled, one attempt counted (OOM is not retried by default)", async () => {
+    kubectl(["apply", "-f", "-"], runManifest("oom", { resources: { gpu: 1, cpu: "1", memory: "200Mi" } }));
+    const reason = await eventually("the kubelet to report the trainer's end", () => {
+      for (const pod of podsOf("oom")) {
+        const s = pod.status.containerStatuses?.[0];
+        const r = s?.state?.terminated?.reason ?? s?.lastState?.terminated?.reason;
+        if (r) return r;
+      }
+      return undefined;
+    }, 300_000, describeRun("oom"));
+    assert.equal(reason, "OOMKilled", describeRun("oom")());
+    const status = await eventually("the run to fail", () => {
+      const s = getRun("oom").status;
+      return s?.phase === "Failed" ? s : undefined;
+    }, 120_000, describeRun("oom"));
+    assert.equal(status.attempts, 1, describeRun("oom")());
+    assert.equal(status.attemptHistory?.[0]?.failureClass, "OOMKilled", describeRun("oom")());
+  });
+
+  void test("a run whose image does not exist shows the kubelet's image-pull reason", async () => {
+    kubectl(["apply", "-f", "-"], runManifest("no-image", { image: "localhost/autoclint/does-not-exist:0" }));
+    const reason = await eventually("the kubelet to report the image", () => {
+      for (const pod of podsOf("no-image")) {
+        const r = pod.status.containerStatuses?.[0]?.state?.waiting?.reason;
+        if (r === "ErrImagePull" || r === "ImagePullBackOff" || r === "ErrImageNeverPull" || r === "InvalidImageName") return r;
+      }
+      return undefined;
+    }, 120_000, describeRun("no-image"));
+    assert.match(reason, /ErrImagePull|ImagePullBackOff/);
+    console.log(`# realnode: missing image: kubelet reports ${reason}; run status: ${JSON.stringify(getRun("no-image").status ?? {})}`);
+  });
+});
