@@ -7,7 +7,7 @@
 #   operator    images/operator/Dockerfile, NODE_IMAGE and RUNTIME_IMAGE = base-node
 #   trainer     images/trainer/Dockerfile, NODE_IMAGE = base-node, CUDA_IMAGE = base-torch, no weights
 #   pause       the pod sandbox: a static C pause (hack/real-node/pause.c), FROM scratch
-#   nats        Debian's nats-server (linked against glibc) on base-node
+#   nats        nats-server at the chart's version, built by hack/control-plane/build.sh, FROM scratch
 #   coredns     the CoreDNS built by hack/control-plane/build.sh, FROM scratch
 #
 # The same Dockerfiles build the CUDA images where registries are reachable; only build
@@ -79,9 +79,12 @@ ref[base-torch]="$repo/base-torch:$base_torch_key"
 ref[operator]="$repo/operator:$(echo "$base_node_key $(hash_files images/operator "${src_paths[@]}")" | sha256sum | cut -c1-12)"
 ref[trainer]="$repo/trainer:$(echo "$base_torch_key $(hash_files images/trainer trainer/engines/torch "${src_paths[@]}")" | sha256sum | cut -c1-12)"
 ref[pause]="$repo/pause:$(hash_files hack/real-node/pause.c)"
-nats_bin="$(command -v nats-server || echo /usr/sbin/nats-server)"
-ref[nats]="$repo/nats:$( { echo "$base_node_key"; sha256sum "$nats_bin" 2>/dev/null || echo none; } | sha256sum | cut -c1-12)"
-coredns_bin="$("$root/hack/control-plane/build.sh" --print)/coredns"
+go_bin_dir="$("$root/hack/control-plane/build.sh" --print)"
+nats_bin="$go_bin_dir/nats-server"
+coredns_bin="$go_bin_dir/coredns"
+# The binaries' cached names carry a hash of their sources (build.sh); absent, the image is built
+# after them and the ref printed here is the placeholder "none" until then.
+ref[nats]="$repo/nats:$( { sha256sum "$nats_bin" 2>/dev/null || echo none; } | cut -c1-12)"
 ref[coredns]="$repo/coredns:$( { sha256sum "$coredns_bin" 2>/dev/null || echo none; } | cut -c1-12)"
 
 if ((print_tags)); then
@@ -180,13 +183,10 @@ build_pause() {
 }
 
 build_nats() {
-  [[ -x "$nats_bin" ]] || die "nats-server is not installed (make setup installs Debian's)"
-  binary_image "${ref[base-node]}" "${ref[nats]}" "$nats_bin"
+  binary_image scratch "${ref[nats]}" "$nats_bin"
 }
 
 build_coredns() {
-  [[ -x "$coredns_bin" ]] || "$root/hack/control-plane/build.sh" >&2
-  [[ -x "$coredns_bin" ]] || die "no CoreDNS binary at $coredns_bin"
   binary_image scratch "${ref[coredns]}" "$coredns_bin"
 }
 
@@ -203,7 +203,7 @@ build_trainer() {
 ensure() { # name
   local name="$1" start=$SECONDS
   case "$name" in
-    operator | nats) ensure base-node ;;
+    operator) ensure base-node ;;
     trainer) ensure base-node; ensure base-torch ;;
     base-torch) ensure base-node ;;
   esac
@@ -213,6 +213,11 @@ ensure() { # name
   log "built $name in $((SECONDS - start)) s"
 }
 
+# The Go-built binaries first: the images' tags are hashes of them.
+if [[ " ${wanted[*]} " == *" nats "* || " ${wanted[*]} " == *" coredns "* ]] && [[ ! -x "$nats_bin" || ! -x "$coredns_bin" ]]; then
+  "$root/hack/control-plane/build.sh" >&2
+  exec "${BASH_SOURCE[0]}" "$@"
+fi
 for name in "${wanted[@]}"; do ensure "$name"; done
 
 # --- import into the node's containerd -----------------------------------------------------

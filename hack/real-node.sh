@@ -138,7 +138,8 @@ teardown() {
   sleep 0.5
   # Mounts under the node's paths, deepest first.
   local mnt
-  awk '{print $5}' /proc/self/mountinfo | grep -E '^(/run/containerd/|/var/lib/kubelet/|/run/netns/|/var/lib/containerd/io\.containerd\.grpc)' |
+  # (The kubelet also bind-mounts /var/lib/kubelet onto itself, to share mounts with pods.)
+  awk '$5 ~ /^(\/run\/containerd|\/var\/lib\/kubelet|\/run\/netns|\/var\/lib\/containerd\/io\.containerd\.grpc)(\/|$)/ {print $5}' /proc/self/mountinfo |
     sort -r | while read -r mnt; do umount -l "$mnt" 2>/dev/null || true; done
   # Cgroups the kubelet made (cgroupfs driver, cgroup v1): every controller's kubepods tree.
   local dir
@@ -151,7 +152,7 @@ teardown() {
   if [[ -x "$bin/kube-proxy" ]]; then "$bin/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
   local table rule chain
   for table in filter nat mangle; do
-    iptables -t "$table" -S 2>/dev/null | grep -E '^-A .*(KUBE-|CNI-)' | sed 's/^-A/-D/' | while read -r rule; do
+    iptables -t "$table" -S 2>/dev/null | awk '/^-A .*(KUBE-|CNI-)/ {sub(/^-A/, "-D"); print}' | while read -r rule; do
       eval "iptables -t $table $rule" 2>/dev/null || true
     done
     iptables -t "$table" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^(KUBE-|CNI-)/ {print $2}' | while read -r chain; do
@@ -167,7 +168,8 @@ teardown() {
   # The kubelet's state (pods, device-plugin sockets, certificates); containerd's image store in
   # /var/lib/containerd stays: the imported images are the slow part of a bring-up.
   # --one-file-system: never through a mount that survived the unmounting above.
-  rm -rf --one-file-system /var/lib/kubelet /var/lib/autoclint-pv /var/log/pods /var/log/containers "$containerd_config" "$cni_config"
+  rm -rf --one-file-system /var/lib/kubelet /var/lib/autoclint-pv /var/log/pods /var/log/containers "$containerd_config" "$cni_config" ||
+    log "could not remove all of the node's files (see above); the next up retries"
   if [[ -f "$machine/sysctl" ]]; then
     # The machine's settings from before the node came up.
     while read -r key value; do sysctl -qw "$key=$value" 2>/dev/null || true; done <"$machine/sysctl"
@@ -190,7 +192,8 @@ owner_alive() { # -> 0 when the recorded owner's kubelet still runs
 }
 
 case "$cmd" in
-  up | down) state="$(cd "${2:?usage: hack/real-node.sh $cmd STATE}" && pwd)" ;;
+  # realpath -m: down also works after the state folder is gone (the node outlived its cluster).
+  up | down) state="$(realpath -m "${2:?usage: hack/real-node.sh $cmd STATE}")" ;;
   pv) ;;
   *) die "usage: hack/real-node.sh up|down STATE, or hack/real-node.sh pv NAME SIZE" ;;
 esac

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the local control plane's binaries (kube-apiserver, kube-controller-manager,
 # kube-scheduler from k8s.io/kubernetes, etcd, and kwok) and the real node's (kubelet and
-# kube-proxy from k8s.io/kubernetes, CoreDNS, the fake GPU device plugin in fake-gpu-plugin/) from
+# kube-proxy from k8s.io/kubernetes, CoreDNS, the fake GPU device plugin in fake-gpu-plugin/) and
+# nats-server (for the NATS image) from
 # the Go modules pinned next to this script, into a cache OUTSIDE the repository keyed by version,
 # so a second run is free.
 #
@@ -124,4 +125,6 @@ build_one "$here" k8s.io/kubernetes/cmd/kubelet kubelet "$k8s_stamp"
 build_one "$here" k8s.io/kubernetes/cmd/kube-proxy kube-proxy "$k8s_stamp"
 build_keyed "$here" autoclint.local/control-plane/fake-gpu-plugin fake-gpu-plugin
 build_keyed "$here/coredns" autoclint.local/coredns coredns
+# The NATS image's server (hack/images.sh), at the chart's version.
+build_keyed "$here/nats" github.com/nats-io/nats-server/v2 nats-server
 echo "$bin"
