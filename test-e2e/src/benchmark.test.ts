@@ -143,7 +143,7 @@ void describe("AutoClintBenchmark on a real control plane", { skip, concurrency:
     operator.stdout!.on("data", (c: Buffer) => (operatorLog += c.toString()));
     operator.stderr!.on("data", (c: Buffer) => (operatorLog += c.toString()));
     metricsUrl = `http://127.0.0.1:${httpPort}`;
-    const leading = async () => (await (await fetch(`${metricsUrl}/metrics`)).text()).includes("autoclint_operator_leader 1");
+    const leading = async () => /^autoclint_operator_leader 1$/m.test(await (await fetch(`${metricsUrl}/metrics`)).text());
     await eventually("the operator to be ready and leading", async () => ((await fetch(`${metricsUrl}/readyz`)).ok && (await leading()) ? true : undefined), 60_000, operatorTail);
   });
 
