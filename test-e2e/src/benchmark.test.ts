@@ -10,7 +10,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -220,6 +220,22 @@ void describe("AutoClintBenchmark on a real control plane", { skip, concurrency:
     } finally {
       watch.abort();
     }
+  });
+
+  void test("autoclint bench report reads the benchmark through the kubeconfig and writes the table and pictures", () => {
+    const out = mkdtempSync(join(tmpdir(), "bench-report-"));
+    const cli = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "trainer", "src", "cli", "main.ts"), "bench", "report", "matrix", "--namespace", NS, "--kubeconfig", ADMIN_KUBECONFIG, "--out", out], { encoding: "utf8", cwd: ROOT });
+    assert.equal(cli.status, 0, cli.stderr);
+    const report = readFileSync(join(out, "report.md"), "utf8");
+    assert.match(report, /phase Succeeded/);
+    assert.match(report, /\| 1 \| va \| 1\.25 \| 0\.6875 ± 0\.0884 \(n=2, rank 1\) \| 0\.5000 ± 0\.3536 \(n=2, rank 1\.5\) \|/);
+    assert.match(report, /\| 2 \| vb \| 1\.75 \| 0\.4375 ± 0\.0884 \(n=2, rank 2\) \| 0\.5000 ± 0\.0000 \(n=2, rank 1\.5\) \|/);
+    assert.equal(report.match(/\| matrix-d[12]-v[ab]-s[01]-[0-9a-f]{8} \|.*\| Succeeded \|/g)?.length, 8, "a row per cell");
+    for (const png of ["alc.png", "curves.png"]) assert.ok(statSync(join(out, png)).size > 5000, `${png} written`);
+    // The CLI's own error for a benchmark that does not exist names it.
+    const missing = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "trainer", "src", "cli", "main.ts"), "bench", "report", "nope", "--namespace", NS, "--kubeconfig", ADMIN_KUBECONFIG], { encoding: "utf8", cwd: ROOT });
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /autoclint: kubectl get autoclintbenchmarks.autoclint.io nope .*NotFound|not found/);
   });
 
   void test("a benchmark with one failing cell ends PartiallyFailed, naming it", async () => {
