@@ -10,7 +10,7 @@ import { createSearch, type AugmentationSearch } from "../augmentation/index";
 import type { Exploration } from "../autoclint/explore";
 import { runAutoClint, type LoopSummary, type TestPredictionRecord } from "../autoclint/loop";
 import { prepareData, type EarlyData } from "../autoclint/prepare";
-import { fitQuickModel, predictQuick } from "../autoclint/quick-model";
+import { fitQuickModel, predictQuick, type QuickFit } from "../autoclint/quick-model";
 import { fetchDataset } from "../datasets/fetch";
 import { openDataset } from "../datasets/open";
 import type { EngineInfo } from "../engines/engine";
@@ -80,10 +80,20 @@ interface QuickPrediction {
   grid: string;
 }
 
-/** The quick model's fit and test prediction, written and scored like any other. */
-async function quickPrediction(early: EarlyData, scorer: TestScorer, now: () => number): Promise<QuickPrediction> {
+/**
+ * The quick model's fit and test prediction, written and scored like any other. A fit that cannot
+ * be made (no valid column with both labels, a degenerate system) skips the quick model: the
+ * network still runs, so it is logged, not fatal.
+ */
+async function quickPrediction(early: EarlyData, scorer: TestScorer, now: () => number, log: (line: string) => void): Promise<QuickPrediction | undefined> {
   const started = now();
-  const fit = fitQuickModel(early.train, early.valid, early.classes);
+  let fit: QuickFit;
+  try {
+    fit = fitQuickModel(early.train, early.valid, early.classes);
+  } catch (error) {
+    log(`quick model skipped: ${(error as Error).message}`);
+    return undefined;
+  }
   const scores = predictQuick(fit.model, early.test);
   const { grid } = fit.model;
   const record = await scorer.record({ scores, passes: 1, rows: early.test.shape[0], classes: early.classes, seconds: now() - started });
@@ -176,7 +186,8 @@ export async function runLocal(options: LocalRunOptions): Promise<RunResult> {
         ? {
             onEarlyData: async (early) => {
               mark("earlyDataDecoded");
-              standing = await quickPrediction(early, scorer, now);
+              standing = await quickPrediction(early, scorer, now, (line) => reporter.log(line));
+              if (!standing) return;
               mark("quickPrediction");
               emitTest(standing.record, { epoch: 0, lr: 0, imagesPerSecond: 0 });
               reporter.log(
