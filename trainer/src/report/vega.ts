@@ -4,14 +4,15 @@
  */
 import { rename } from "node:fs/promises";
 import sharp from "sharp";
-import * as vega from "vega";
-import * as vegaLite from "vega-lite";
 import type { TopLevelSpec } from "vega-lite";
 
 export const FONT = "DejaVu Sans";
 
 /** Renders a Vega-Lite spec to SVG text. */
 export async function vegaLiteToSvg(spec: TopLevelSpec): Promise<string> {
+  // Loaded on first use: vega and vega-lite take the better part of a second to import, and a
+  // run's clock is ticking from process start while the picture is only drawn at the end.
+  const [vega, vegaLite] = await Promise.all([import("vega"), import("vega-lite")]);
   const withFont: TopLevelSpec = { ...spec, config: { font: FONT, ...spec.config } };
   const compiled = vegaLite.compile(withFont);
   const view = new vega.View(vega.parse(compiled.spec), { renderer: "none" });
