@@ -281,6 +281,24 @@ void describe("AutoClintBenchmark on a real control plane", { skip, concurrency:
     assert.deepEqual(runs.filter((r) => newNames.includes(r.metadata.name)).map((r) => r.spec.timeBudgetSeconds), [90, 90]);
   });
 
+  void test("names that read alike do not collide: a-b x c and a x b-c are two runs", async () => {
+    const created = await createBenchmark("x", {
+      datasets: [{ name: "a-b", dataset: url("ab") }, { name: "a", dataset: url("a") }],
+      variants: [{ name: "c" }, { name: "b-c" }],
+      template: { timeBudgetSeconds: 60, resources: { gpu: 1 }, scheduling },
+    });
+    const done = await benchmarkWhere("x", "all four cells to succeed", (b) => b.status?.phase === "Succeeded");
+    const runs = await runsOf(created);
+    assert.equal(runs.length, 4);
+    const named = (dataset: string, variant: string) => runs.find((r) => r.metadata.annotations!["autoclint.io/dataset"] === dataset && r.metadata.annotations!["autoclint.io/variant"] === variant)!;
+    const [abC, aBc] = [named("a-b", "c"), named("a", "b-c")];
+    assert.ok(abC.metadata.name.startsWith("x-a-b-c-s0-") && aBc.metadata.name.startsWith("x-a-b-c-s0-"), "the readable parts are the same");
+    assert.notEqual(abC.metadata.name, aBc.metadata.name);
+    assert.equal(abC.spec.dataset.source.url, "https://datasets.example/ab.tar.gz");
+    assert.equal(aBc.spec.dataset.source.url, "https://datasets.example/a.tar.gz");
+    assert.deepEqual(done.status!.cells!.map((c) => c.run).sort(), runs.map((r) => r.metadata.name).sort());
+  });
+
   void test("maxGpus caps the GPUs the unfinished runs request in all", async () => {
     // 16 GPUs fit no kwok node, so these runs wait in Scheduling: only the cap limits how many exist.
     const created = await createBenchmark("gpu-cap", {

@@ -294,7 +294,7 @@ void describe("dashboard and alert expressions on a real Prometheus, operator, N
     });
     await eventually("the operator to be ready and leading", async () => {
       const ready = (await fetch(`${metricsUrl}/readyz`)).ok;
-      return ready && (await (await fetch(`${metricsUrl}/metrics`)).text()).includes("autoclint_operator_leader 1") ? true : undefined;
+      return ready && /^autoclint_operator_leader 1$/m.test(await (await fetch(`${metricsUrl}/metrics`)).text()) ? true : undefined;
     }, 60_000, operatorLog);
 
     // The stand-in dcgm-exporter.
