@@ -256,6 +256,28 @@ void describe("AutoClintBenchmark on a real control plane", { skip, concurrency:
     assert.equal((await runsOf(created)).length, 2);
   });
 
+  void test("a failing cell is retried by its run's policy; the cell reports the attempts and the reason", async () => {
+    // 16 GPUs fit no node: each attempt fails after 2 s of waiting (DeadlineExceeded), which this
+    // variant's retry policy retries once.
+    const created = await createBenchmark("retried", {
+      datasets: [{ name: "d", dataset: url("d") }],
+      variants: [
+        { name: "fits" },
+        { name: "too-big", resources: { gpu: 16 }, scheduling: { maxGpuWaitSeconds: 2 }, retries: { limit: 1, onFailure: ["DeadlineExceeded"] } },
+      ],
+      template: { timeBudgetSeconds: 60, resources: { gpu: 1 }, scheduling },
+    });
+    const done = await benchmarkWhere("retried", "a finished phase", (b) => ["Succeeded", "PartiallyFailed", "Failed"].includes(b.status?.phase ?? ""), 120_000);
+    const status = done.status!;
+    assert.equal(status.phase, "PartiallyFailed");
+    const failed = status.cells!.find((c) => c.variant === "too-big")!;
+    assert.deepEqual([failed.phase, failed.attempts], ["Failed", 2]);
+    assert.match(failed.message!, /maxGpuWaitSeconds/);
+    assert.match(status.message!, new RegExp(`1 failed: ${failed.run} \\(d x too-big, seed 0: .*maxGpuWaitSeconds`));
+    const run = (await runsOf(created)).find((r) => r.metadata.name === failed.run)!;
+    assert.deepEqual([run.spec.resources?.gpu, run.spec.scheduling?.tolerations?.length], [16, 1], "the variant merged over the template");
+  });
+
   void test("a template edit keeps the old cells, labelled with their generation, and creates the new ones", async () => {
     const created = await createBenchmark("edited", {
       datasets: [{ name: "d", dataset: url("d") }],
