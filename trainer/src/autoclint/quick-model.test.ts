@@ -85,6 +85,9 @@ test("the pooled grid keeps features under the cap and averages blocks exactly",
   const features = pooledFeatures(tensor, { height: 1, width: 1, channels: 1 });
   assert.equal(features.length, 1);
   assert.ok(Math.abs(features[0]! - 6 / 8) < 1e-12);
+  // The pixel exponent applies before pooling: sqrt(64/255) for every pixel of a flat image.
+  const flat: ImageTensor = { pixels: new Uint8Array(4).fill(64), shape: [1, 1, 2, 2, 1] };
+  assert.ok(Math.abs(pooledFeatures(flat, { height: 1, width: 1, channels: 1 }, 0.5)[0]! - Math.sqrt(64 / 255)) < 1e-12);
 });
 
 test("the Cholesky ridge solver solves a known system", () => {

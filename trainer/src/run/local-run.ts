@@ -97,7 +97,7 @@ async function quickPrediction(early: EarlyData, scorer: TestScorer, now: () => 
   const scores = predictQuick(fit.model, early.test);
   const { grid } = fit.model;
   const record = await scorer.record({ scores, passes: 1, rows: early.test.shape[0], classes: early.classes, seconds: now() - started });
-  return { record, validScore: fit.validScore, trainRows: fit.trainRows, grid: `${grid.height}x${grid.width}x${grid.channels} pooled pixels` };
+  return { record, validScore: fit.validScore, trainRows: fit.trainRows, grid: `${grid.height}x${grid.width}x${grid.channels} pooled pixels^${fit.model.gamma}, ridge ${fit.model.ridge}` };
 }
 
 export async function runLocal(options: LocalRunOptions): Promise<RunResult> {
