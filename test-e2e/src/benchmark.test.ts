@@ -321,6 +321,20 @@ void describe("AutoClintBenchmark on a real control plane", { skip, concurrency:
     assert.deepEqual(done.status!.cells!.map((c) => c.run).sort(), runs.map((r) => r.metadata.name).sort());
   });
 
+  void test("the API server refuses a benchmark with repeated names or seeds, or more than 512 cells", async () => {
+    const base = { datasets: [{ name: "d", dataset: url("d") }], variants: [{ name: "v" }] };
+    const refused = async (name: string, spec: AutoClintBenchmarkSpec, why: RegExp) =>
+      assert.rejects(createBenchmark(name, spec), (error: { code?: number; body?: unknown }) => {
+        assert.equal(error.code, 422);
+        assert.match(JSON.stringify(error.body), why);
+        return true;
+      });
+    await refused("dup-variants", { ...base, variants: [{ name: "v" }, { name: "v" }] }, /variants names must be unique/);
+    await refused("dup-seeds", { ...base, seeds: [1, 1] }, /seeds\[1\]: Duplicate value: 1/);
+    const many = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => ({ name: `${prefix}${i}` }));
+    await refused("too-many", { datasets: many(32, "d").map((d) => ({ ...d, dataset: url("d") })), variants: many(17, "v") }, /within 512 runs/);
+  });
+
   void test("maxGpus caps the GPUs the unfinished runs request in all", async () => {
     // 16 GPUs fit no kwok node, so these runs wait in Scheduling: only the cap limits how many exist.
     const created = await createBenchmark("gpu-cap", {
