@@ -251,8 +251,20 @@ export const AutoClintRunStatus = Type.Object({
         attempt: Type.Integer({ minimum: 0 }),
         seq: Type.Integer({ minimum: -1 }),
         count: Type.Integer({ minimum: 0 }),
+        alcArea: Type.Optional(
+          Type.Number({ description: "ALC accumulator: the area under the test curve up to alcLast (transformed time), summed exactly as the events came." }),
+        ),
+        alcLast: Type.Optional(Type.Object({ t: Type.Number(), nauc: Type.Number() }, Description("The latest test point within the budget: it holds to t~ = 1."))),
+        keptTrials: Type.Optional(
+          Type.Array(Type.Object({ score: Type.Number(), subPolicies: Type.Array(SubPolicy, { maxItems: 25 }) }), {
+            maxItems: 100,
+            description: "The best kept policy-search trials (augmentation.keep of them): what chosenPolicy is made from.",
+          }),
+        ),
       },
-      Description("Watermark of the trainer events folded in: attempt and highest seq, so a redelivery changes nothing."),
+      Description(
+        "What the operator needs to go on folding trainer events after a restart without changing any number: the watermark (attempt and highest seq, so a redelivery changes nothing), the ALC accumulator and the kept trials.",
+      ),
     ),
   ),
 });

@@ -50,15 +50,13 @@ interface PendingMessage {
 
 interface RunEntry {
   fold: RunFold;
-  /** The fold as the last successful write left it: a failed write rolls back to it. */
-  written: RunFold;
   /** The fold holds events the status does not have yet. */
   unwritten: boolean;
   /** The run as last read or written: its uid guards each patch, its status says what is already there. */
   stored: AutoClintRun;
   budgetSeconds: number;
   keepTrials: number;
-  /** Messages folded in and not acked yet: acked once a status write holds them, naked when it fails. */
+  /** Messages folded in and not acked yet: acked once a status write holds them (a failed write is retried). */
   pending: PendingMessage[];
   flushTimer?: NodeJS.Timeout;
   flushing?: Promise<void>;
@@ -119,6 +117,8 @@ export class EventConsumer {
     await this.loop;
     // Write what was folded and ack it now, rather than leave it to a redelivery.
     await Promise.all([...this.runs.keys()].map((key) => this.flush(key)));
+    // A write that failed even now is left to a redelivery to the next leader.
+    for (const entry of this.runs.values()) clearTimeout(entry.flushTimer);
     const connection = this.connection;
     if (!connection || connection.isClosed()) return;
     // Drain flushes pending acks; it needs a server, so give up on it after a while and close.
@@ -158,19 +158,31 @@ export class EventConsumer {
     }
   }
 
+  /**
+   * Makes sure the durable consumer exists and delivers in stream order from the first message not
+   * acked. JetStream would redeliver a previous process's unacked messages only after ack_wait,
+   * behind newer ones; a run's events must be folded in order (the ALC accumulator and the seq
+   * watermark assume it), so a consumer with unacked messages is re-created at its ack floor.
+   */
   private async ensureConsumer(manager: JetStreamManager): Promise<void> {
+    let startSeq: number | undefined;
     try {
-      await manager.consumers.info(this.streamName, this.options.durable);
-    } catch {
-      await manager.consumers.add(this.streamName, {
-        durable_name: this.options.durable,
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
-        filter_subject: `${SUBJECT_ROOT}.>`,
-        ack_wait: (this.options.ackWaitMs ?? 30_000) * 1_000_000,
-        max_ack_pending: 1000,
-      });
+      const info = await manager.consumers.info(this.streamName, this.options.durable);
+      if (info.num_ack_pending === 0 && info.num_redelivered === 0) return;
+      startSeq = info.ack_floor.stream_seq + 1;
+      await manager.consumers.delete(this.streamName, this.options.durable);
+      this.options.log.info("re-created the durable consumer at its ack floor, so unacked events come back in order", { startSeq, unacked: info.num_ack_pending });
+    } catch (error) {
+      if (startSeq !== undefined) throw error; // the delete failed: start over
     }
+    await manager.consumers.add(this.streamName, {
+      durable_name: this.options.durable,
+      ack_policy: AckPolicy.Explicit,
+      ...(startSeq === undefined ? { deliver_policy: DeliverPolicy.All } : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startSeq }),
+      filter_subject: `${SUBJECT_ROOT}.>`,
+      ack_wait: (this.options.ackWaitMs ?? 30_000) * 1_000_000,
+      max_ack_pending: 1000,
+    });
   }
 
   private async consume(messages: ConsumerMessages): Promise<void> {
@@ -248,10 +260,9 @@ export class EventConsumer {
     const run = await this.options.runs.get(event.run.namespace, event.run.name);
     if (!run) return "orphaned";
     if (run.metadata.uid !== event.run.uid) return "stale";
-    const fold = foldFromStatus(event.run.uid, run.status);
+    const fold = foldFromStatus(event.run.uid, run.status, run.spec.timeBudgetSeconds);
     return {
       fold,
-      written: fold,
       unwritten: false,
       stored: run,
       budgetSeconds: run.spec.timeBudgetSeconds,
@@ -289,13 +300,12 @@ export class EventConsumer {
         written = await patchOwnedStatus(this.options.runs, entry.stored, statusOfFold(folded));
         if (written !== entry.stored) this.options.metrics.countStatusWrite("events");
       } catch (error) {
-        // Roll the fold back to what status holds and have every message folded since delivered
-        // again (those that came in during the write too): the fold never runs ahead of unacked messages.
-        const dropped = [...batch, ...entry.pending.splice(0)];
-        entry.fold = entry.written;
-        entry.unwritten = false;
-        this.options.log.warn("status write failed: redelivering the run's events", { run: key, events: dropped.length, error });
-        for (const { message } of dropped) message.nak(this.options.retryDelayMs ?? 2000);
+        // Keep the fold and the messages (unacked) and write again later: a nak would have them
+        // redelivered behind newer events of the run, out of order.
+        entry.pending.unshift(...batch);
+        this.options.log.warn("status write failed: retrying", { run: key, events: entry.pending.length, error });
+        clearTimeout(entry.flushTimer);
+        entry.flushTimer = setTimeout(() => void this.flush(key), this.options.retryDelayMs ?? 2000);
         return;
       }
     }
@@ -309,8 +319,7 @@ export class EventConsumer {
       return;
     }
     entry.stored = written;
-    // What this write held; events folded while it was in flight stay unwritten.
-    entry.written = folded;
+    // Events folded while this write was in flight stay unwritten.
     entry.unwritten = entry.fold !== folded;
     this.options.metrics.setRunScores(namespace, name, {
       alc: entry.fold.finalAlc ?? entry.fold.alc,

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { alc, type TrainerEvent } from "@autoclint/api";
+import { alc, type AutoClintRunStatus, type TrainerEvent } from "@autoclint/api";
 import { capCurve, foldEvent, foldFromStatus, statusOfFold, type RunFold } from "./fold";
 
 const context = { budgetSeconds: 300, keepTrials: 2 };
@@ -76,4 +76,30 @@ void test("the learning curve in status is capped, keeping both ends", () => {
   assert.equal(capped.length, 200);
   assert.deepEqual(capped[0], curve[0]);
   assert.deepEqual(capped.at(-1), curve.at(-1));
+});
+
+void test("a restart changes no number: the exact ALC accumulator and the kept trials are persisted, past the curve's cap too", () => {
+  const events: TrainerEvent[] = [];
+  for (let seq = 0; seq < 450; seq++) {
+    events.push({ ...nauc(seq, 0.3 + 0.6 * Math.sqrt(seq / 450)), elapsedSeconds: 0.5 + seq * 0.6 });
+    if (seq % 50 === 7) events.push({ ...base(++seq), type: "policy", trial: seq, subPolicies: [[["Rotate", 0.5, seq % 10]]], score: (seq * 37) % 100 / 100, baseline: 0, kept: true });
+  }
+  const straight = foldAll(events).fold;
+  const exact = alc(straight.curve, 300);
+  assert.equal(straight.alc, exact, "the accumulator sums exactly as alc() does");
+  // Restart after every 37th event: each time the fold comes back from status alone.
+  let fold = foldFromStatus("u1", undefined, 300);
+  events.forEach((event, i) => {
+    fold = foldEvent(fold, event, context).fold;
+    if (i % 37 === 0) fold = foldFromStatus("u1", structuredClone(statusOfFold(fold)) as AutoClintRunStatus, 300);
+  });
+  assert.ok(statusOfFold(fold).learningCurve!.length <= 200, "the status curve is capped");
+  assert.equal(fold.alc, exact, "same ALC, bit for bit");
+  assert.deepEqual(fold.chosenPolicy, straight.chosenPolicy);
+  // Every number in status is the same; only the capped curve's sampled points differ (it is a picture).
+  const { learningCurve: _restarted, ...restartedStatus } = statusOfFold(fold);
+  const { learningCurve: _straight, ...straightStatus } = statusOfFold(straight);
+  assert.deepEqual(restartedStatus, straightStatus);
+  // What the old status lost: recomputing ALC from the capped curve moves it.
+  assert.notEqual(alc(statusOfFold(fold).learningCurve!, 300), exact);
 });

@@ -5,12 +5,40 @@
  * events of older attempts or of an older run with the same name are stale.
  */
 import {
-  alc, LEARNING_CURVE_CAP, type AutoClintRunStatus, type CurvePoint, type SubPolicy, type TrainerEvent,
+  LEARNING_CURVE_CAP, pointsWithinBudget, transformTime, type AutoClintRunStatus, type CurvePoint, type SubPolicy, type TrainerEvent,
 } from "@autoclint/api";
 
 interface KeptTrial {
   score: number;
   subPolicies: SubPolicy[];
+}
+
+/**
+ * ALC as an accumulator, summed exactly as `alc()` sums it: the area up to the latest point within
+ * the budget, and that point (its score holds to t~ = 1). Persisted in status, it lets a restarted
+ * operator go on from the same number instead of recomputing from the capped curve.
+ */
+export interface AlcAccumulator {
+  area: number;
+  last?: CurvePoint;
+}
+
+/** Adds a point made after every point so far; a point past the budget does not count. */
+export function accumulate(acc: AlcAccumulator, point: CurvePoint, budget: number): AlcAccumulator {
+  if (point.t > budget) return acc;
+  const x = transformTime(point.t, budget);
+  const previousX = acc.last ? transformTime(acc.last.t, budget) : 0;
+  return { area: acc.area + (acc.last?.nauc ?? 0) * (x - previousX), last: point };
+}
+
+export function alcOf(acc: AlcAccumulator, budget: number): number {
+  const lastX = acc.last ? transformTime(acc.last.t, budget) : 0;
+  return acc.area + (acc.last?.nauc ?? 0) * (1 - lastX);
+}
+
+/** The accumulator of a whole curve (in time order, as alc() takes it). */
+export function accumulateCurve(curve: readonly CurvePoint[], budget: number): AlcAccumulator {
+  return pointsWithinBudget(curve, budget).reduce<AlcAccumulator>((acc, point) => accumulate(acc, point, budget), { area: 0 });
 }
 
 export interface RunFold {
@@ -21,6 +49,8 @@ export interface RunFold {
   seen: Set<number>;
   count: number;
   curve: CurvePoint[];
+  acc: AlcAccumulator;
+  /** The best `keepTrials` kept trials, best first. */
   keptTrials: KeptTrial[];
   trainerPhase?: string;
   elapsedSeconds?: number;
@@ -41,7 +71,7 @@ export interface FoldContext {
 }
 
 /** The fold of a run as its status left it (after a restart, or for a run not seen before). */
-export function foldFromStatus(uid: string, status: AutoClintRunStatus | undefined): RunFold {
+export function foldFromStatus(uid: string, status: AutoClintRunStatus | undefined, budgetSeconds = Number.POSITIVE_INFINITY): RunFold {
   const fold: RunFold = {
     uid,
     attempt: status?.events?.attempt ?? 0,
@@ -49,8 +79,11 @@ export function foldFromStatus(uid: string, status: AutoClintRunStatus | undefin
     seen: new Set(),
     count: status?.events?.count ?? 0,
     curve: [...(status?.learningCurve ?? [])],
-    keptTrials: [],
+    // A status written before the accumulator existed: the curve it has is the best there is.
+    acc: status?.events?.alcArea !== undefined ? { area: status.events.alcArea, ...(status.events.alcLast ? { last: status.events.alcLast } : {}) } : { area: 0 },
+    keptTrials: (status?.events?.keptTrials ?? []) as KeptTrial[],
   };
+  if (status?.events?.alcArea === undefined && status?.learningCurve) fold.acc = accumulateCurve(status.learningCurve, budgetSeconds);
   for (const key of ["trainerPhase", "elapsedSeconds", "nauc", "validNauc", "alc", "finalAlc", "chosenPolicy"] as const) {
     if (status?.[key] !== undefined) Object.assign(fold, { [key]: status[key] });
   }
@@ -58,14 +91,28 @@ export function foldFromStatus(uid: string, status: AutoClintRunStatus | undefin
 }
 
 function newAttempt(fold: RunFold, attempt: number): RunFold {
-  return { uid: fold.uid, attempt, floorSeq: -1, seen: new Set(), count: 0, curve: [], keptTrials: [] };
+  return { uid: fold.uid, attempt, floorSeq: -1, seen: new Set(), count: 0, curve: [], acc: { area: 0 }, keptTrials: [] };
 }
 
-function chosenPolicy(trials: KeptTrial[], keep: number): SubPolicy[] {
-  const best = [...trials].sort((a, b) => b.score - a.score).slice(0, keep);
+/** The best `keep` trials, best first; ties keep arrival order. */
+function bestTrials(trials: KeptTrial[], keep: number): KeptTrial[] {
+  return [...trials].sort((a, b) => b.score - a.score).slice(0, keep);
+}
+
+function chosenPolicy(best: KeptTrial[]): SubPolicy[] {
   const unique = new Map<string, SubPolicy>();
   for (const sub of best.flatMap((t) => t.subPolicies)) unique.set(JSON.stringify(sub), sub);
   return [...unique.values()];
+}
+
+function addTestPoint(fold: RunFold, point: CurvePoint, budget: number): void {
+  const inOrder = fold.curve.every((p) => p.t <= point.t);
+  fold.curve = [...fold.curve, point].sort((a, b) => a.t - b.t);
+  // In order (the usual case): one exact step. Out of order: the curve again, from what is held
+  // (after a restart past LEARNING_CURVE_CAP points that is the capped curve: the one approximation).
+  fold.acc = inOrder ? accumulate(fold.acc, point, budget) : accumulateCurve(fold.curve, budget);
+  fold.nauc = fold.curve.at(-1)?.nauc;
+  fold.alc = alcOf(fold.acc, budget);
 }
 
 function apply(fold: RunFold, event: TrainerEvent, context: FoldContext): void {
@@ -77,17 +124,15 @@ function apply(fold: RunFold, event: TrainerEvent, context: FoldContext): void {
         fold.validNauc = event.nauc;
         break;
       }
-      fold.curve = [...fold.curve, { t: event.elapsedSeconds, nauc: event.nauc }].sort((a, b) => a.t - b.t);
-      fold.nauc = fold.curve.at(-1)?.nauc;
-      fold.alc = alc(fold.curve, context.budgetSeconds);
+      addTestPoint(fold, { t: event.elapsedSeconds, nauc: event.nauc }, context.budgetSeconds);
       break;
     case "phase":
       fold.trainerPhase = event.phase;
       break;
     case "policy":
       if (event.kept) {
-        fold.keptTrials = [...fold.keptTrials, { score: event.score, subPolicies: event.subPolicies as SubPolicy[] }];
-        fold.chosenPolicy = chosenPolicy(fold.keptTrials, context.keepTrials);
+        fold.keptTrials = bestTrials([...fold.keptTrials, { score: event.score, subPolicies: event.subPolicies as SubPolicy[] }], context.keepTrials);
+        fold.chosenPolicy = chosenPolicy(fold.keptTrials);
       }
       break;
     case "result":
@@ -126,7 +171,10 @@ export function capCurve(curve: CurvePoint[], cap = LEARNING_CURVE_CAP): CurvePo
 export function statusOfFold(fold: RunFold): Partial<AutoClintRunStatus> {
   const status: Partial<AutoClintRunStatus> = {
     learningCurve: capCurve(fold.curve),
-    events: { attempt: fold.attempt, seq: Math.max(fold.floorSeq, ...fold.seen), count: fold.count },
+    events: {
+      attempt: fold.attempt, seq: Math.max(fold.floorSeq, ...fold.seen), count: fold.count,
+      alcArea: fold.acc.area, ...(fold.acc.last ? { alcLast: fold.acc.last } : {}), keptTrials: fold.keptTrials,
+    },
   };
   for (const key of ["trainerPhase", "elapsedSeconds", "nauc", "validNauc", "alc", "finalAlc", "chosenPolicy"] as const) {
     if (fold[key] !== undefined) Object.assign(status, { [key]: fold[key] });

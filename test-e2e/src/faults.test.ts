@@ -1,0 +1,199 @@
+/**
+ * Fault tests on a real control plane (hack/cluster-up.sh) with a real nats-server (JetStream file
+ * store): the operator SIGKILLed while events flow, and nats-server restarted while events flow.
+ * Either way every event reaches the run's status once: the event count is exact and status ALC
+ * equals, to 1e-9, the ALC of the published curve by the shared scorer (`alc()` of @autoclint/api,
+ * the function the trainer's result.json ALC comes from). The test publishes the events as a
+ * trainer does (JetStream, message id `<uid>/<attempt>/<seq>`): a stand-in for a trainer pod.
+ *   node hack/run-tests.mjs e2e faults
+ * Skipped when .cluster/kubeconfig is missing or the API server does not answer.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { alc, eventMessageId, eventSubject, GROUP, VERSION, type AutoClintRun, type TrainerEvent } from "@autoclint/api";
+import { freePort, startNatsServer, type TestNatsServer } from "@autoclint/api/testing";
+import { renderChartTemplates } from "./operator-chart";
+import { eventually } from "./eventually";
+
+const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+const ADMIN_KUBECONFIG = process.env.KUBECONFIG_E2E ?? join(ROOT, ".cluster", "kubeconfig");
+const suffix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
+const NS = `faults-e2e-${suffix}`;
+const RELEASE = `fa-e2e-${suffix}`;
+const SA = `${RELEASE}-operator`;
+const BUDGET = 300;
+const EVENTS = 300;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function clusterAnswers(): boolean {
+  if (!existsSync(ADMIN_KUBECONFIG)) return false;
+  return spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, "get", "--raw", "/readyz"], { stdio: "ignore", timeout: 10_000 }).status === 0;
+}
+
+function kubectl(args: string[], input?: string): string {
+  const result = spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, ...args], { input, encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`kubectl ${args.join(" ")}: ${result.stderr}`);
+  return result.stdout;
+}
+
+const skip = clusterAnswers() ? false : `no local control plane at ${ADMIN_KUBECONFIG} (run hack/cluster-up.sh)`;
+
+void describe("faults while events flow: no event lost or counted twice", { skip, concurrency: false }, () => {
+  const admin = new KubeConfig();
+  let custom: CustomObjectsApi;
+  let nats: TestNatsServer;
+  let saKubeconfig = "";
+  let operator: ChildProcess | undefined;
+  let operatorLog = "";
+  let httpPort = 0;
+
+  const startOperator = async () => {
+    const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "operator", "src", "main.ts")], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: saKubeconfig,
+        AUTOCLINT_NATS_URL: nats.url, AUTOCLINT_WATCH_NAMESPACE: NS, AUTOCLINT_LEASE_NAMESPACE: NS,
+        // No leader election: the restarted process must not wait out the killed one's Lease.
+        AUTOCLINT_LEADER_ELECTION: "false",
+        AUTOCLINT_HTTP_PORT: String(httpPort), AUTOCLINT_TRAINER_IMAGE: "autoclint/trainer:e2e",
+        AUTOCLINT_DURABLE_CONSUMER: `faults-${suffix}`, POD_NAME: `operator-${suffix}`, AUTOCLINT_LOG_LEVEL: "info",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout!.on("data", (c: Buffer) => (operatorLog += c.toString()));
+    child.stderr!.on("data", (c: Buffer) => (operatorLog += c.toString()));
+    operator = child;
+    await eventually("the operator to be ready", async () => {
+      try {
+        return (await fetch(`http://127.0.0.1:${httpPort}/readyz`, { signal: AbortSignal.timeout(2000) })).ok ? true : undefined;
+      } catch {
+        return undefined;
+      }
+    }, 60_000, () => `\n${operatorLog.slice(-3000)}`);
+  };
+
+  const createRun = async (name: string) =>
+    (await custom.createNamespacedCustomObject({
+      group: GROUP, version: VERSION, namespace: NS, plural: "autoclintruns",
+      body: {
+        apiVersion: `${GROUP}/${VERSION}`, kind: "AutoClintRun", metadata: { name, namespace: NS },
+        spec: { dataset: { source: { url: "https://datasets.example/fmnist.tar.gz" } }, timeBudgetSeconds: BUDGET, image: "e2e.invalid/trainer:runs-until-deleted",
+          scheduling: { tolerations: [{ key: "kwok.x-k8s.io/node", operator: "Exists", effect: "NoSchedule" }] } },
+      },
+    })) as AutoClintRun;
+  const getRun = async (name: string) => (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: "autoclintruns", name })) as AutoClintRun;
+
+  /** The events a trainer would send: test NAUC rising over the budget, in seq order. */
+  const curveEvents = (run: AutoClintRun): TrainerEvent[] =>
+    Array.from({ length: EVENTS }, (_, seq) => ({
+      version: 1, type: "nauc", run: { namespace: NS, name: run.metadata.name, uid: run.metadata.uid!, attempt: 0 }, seq,
+      elapsedSeconds: 0.7 + seq * (BUDGET / EVENTS) * 0.97, wallTime: new Date().toISOString(), split: "test",
+      nauc: 0.2 + 0.75 * (1 - Math.exp(-seq / 60)) + 0.01 * Math.sin(seq), epoch: seq, lr: 0.025, imagesPerSecond: 1000,
+    }));
+
+  /**
+   * Publishes at about `perSecond`, retrying each event until JetStream stores it (the trainer's
+   * publisher does the same); `fault` starts when event `faultAt` is due.
+   */
+  const publishAll = async (connection: NatsConnection, events: TrainerEvent[], perSecond: number, faultAt: number, midway: () => Promise<void>) => {
+    const js = jetstream(connection);
+    let fault: Promise<void> | undefined;
+    for (const [i, event] of events.entries()) {
+      if (i === faultAt) fault = midway();
+      for (let tries = 0; ; tries++) {
+        try {
+          await js.publish(eventSubject(NS, event.run.name, "nauc"), JSON.stringify(event), { msgID: eventMessageId(event), timeout: 2000 });
+          break;
+        } catch (error) {
+          if (tries > 120) throw error;
+          await sleep(250);
+        }
+      }
+      await sleep(1000 / perSecond);
+    }
+    await fault;
+  };
+
+  const assertExact = async (name: string, events: TrainerEvent[]) => {
+    const expected = alc(events.map((e) => ({ t: e.elapsedSeconds, nauc: (e as { nauc: number }).nauc })), BUDGET);
+    const status = await eventually(`all ${events.length} events in ${name}'s status`, async () => {
+      const run = await getRun(name);
+      return run.status?.events?.count === events.length ? run.status : undefined;
+    }, 90_000, () => `\n${operatorLog.slice(-3000)}`);
+    await sleep(2000);
+    const settled = (await getRun(name)).status!;
+    assert.equal(settled.events!.count, events.length, "no event counted twice");
+    assert.equal(settled.events!.seq, events.length - 1);
+    assert.ok(Math.abs(settled.alc! - expected) <= 1e-9, `status ALC ${settled.alc} vs the scorer's ${expected}`);
+    assert.equal(settled.nauc, (events.at(-1) as { nauc: number }).nauc);
+    return status;
+  };
+
+  before(async () => {
+    admin.loadFromFile(ADMIN_KUBECONFIG);
+    custom = admin.makeApiClient(CustomObjectsApi);
+    kubectl(["apply", "--server-side", "-f", join(ROOT, "crds")]);
+    kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/autoclintruns.autoclint.io", "crd/autoclintbenchmarks.autoclint.io"]);
+    kubectl(["create", "namespace", NS]);
+    kubectl(["apply", "-f", "-"], renderChartTemplates(ROOT, ["serviceaccount.yaml", "rbac.yaml"], { name: RELEASE, namespace: NS, serviceAccount: SA }));
+    saKubeconfig = join(mkdtempSync(join(tmpdir(), "autoclint-e2e-")), "sa.kubeconfig");
+    const made = spawnSync(join(ROOT, "hack", "cluster-sa-kubeconfig.sh"), [NS, SA, saKubeconfig], { encoding: "utf8", env: { ...process.env, KUBECONFIG: ADMIN_KUBECONFIG } });
+    assert.equal(made.status, 0, made.stderr);
+    nats = await startNatsServer();
+    httpPort = await freePort();
+    await startOperator();
+  });
+
+  after(async () => {
+    if (operator && operator.exitCode === null) {
+      const exited = new Promise((r) => operator!.once("exit", r));
+      operator.kill("SIGTERM");
+      await Promise.race([exited, sleep(20_000)]);
+    }
+    if (process.env.E2E_OPERATOR_LOG) process.stderr.write(operatorLog);
+    await nats?.dispose();
+    spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, "delete", "namespace", NS, "--wait=false"], { stdio: "ignore" });
+    spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, "delete", "clusterrole,clusterrolebinding", `${RELEASE}-operator`], { stdio: "ignore" });
+  });
+
+  void test("the operator SIGKILLed mid-run: after its restart, status ALC equals the scorer's to 1e-9, every event counted once", async () => {
+    const run = await createRun("killed");
+    const events = curveEvents(run);
+    const connection = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    try {
+      // Past the 200-point cap of the status curve: a fold rebuilt from that curve would change ALC.
+      await publishAll(connection, events, 100, 240, async () => {
+        const exited = new Promise((r) => operator!.once("exit", r));
+        operator!.kill("SIGKILL");
+        await exited;
+        await sleep(1000);
+        await startOperator();
+      });
+    } finally {
+      await connection.close();
+    }
+    await assertExact("killed", events);
+  });
+
+  void test("nats-server restarted mid-run (JetStream file store): the same", async () => {
+    const run = await createRun("nats-restart");
+    const events = curveEvents(run);
+    const connection = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    try {
+      await publishAll(connection, events, 100, 100, async () => {
+        await nats.restart();
+      });
+    } finally {
+      await connection.close();
+    }
+    await assertExact("nats-restart", events);
+  });
+});
