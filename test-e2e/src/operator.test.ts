@@ -345,6 +345,38 @@ void describe("operator on a real control plane", { skip, concurrency: false }, 
     await assert.rejects(patch({ spec: { cancel: false } }), (error: { body?: unknown }) => /spec\.cancel cannot be set back/.test(JSON.stringify(error.body)));
   });
 
+  void test("5 runs of 1 GPU on nodes with 3 GPUs in all: 3 run, 2 wait in Scheduling with the scheduler's reason, and start as GPUs free up", async () => {
+    // Earlier tests' runs are finished or cancelled; their pods no longer hold GPUs (kwok-gpu-0 has 1, kwok-gpu-1 has 2).
+    const names = ["gpu-a", "gpu-b", "gpu-c", "gpu-d", "gpu-e"];
+    for (const name of names) await createRun(name, { image: "e2e.invalid/trainer:runs-until-deleted", resources: { gpu: 1 }, scheduling: kwokToleration });
+    const phases = async () => Promise.all(names.map(async (name) => (await phaseOf(name))));
+    const settled = await eventually("3 Running and 2 Scheduling", async () => {
+      const all = await phases();
+      const running = all.filter((s) => s?.phase === "Running").length;
+      const waiting = all.filter((s) => s?.phase === "Scheduling" && /Insufficient nvidia\.com\/gpu/.test(s.message ?? "")).length;
+      return running === 3 && waiting === 2 ? all : undefined;
+    }, 90_000);
+    const waiting = names.filter((_, i) => settled[i]!.phase === "Scheduling");
+    const running = names.filter((_, i) => settled[i]!.phase === "Running");
+    for (const name of waiting) {
+      const scheduled = settled[names.indexOf(name)]!.conditions!.find((c) => c.type === "Scheduled")!;
+      assert.equal(scheduled.status, "False");
+      assert.match(scheduled.message, /0\/2 nodes are available: .*Insufficient nvidia\.com\/gpu/);
+    }
+    // Cancelling two running runs deletes their Jobs; the GPUs go to the two that waited.
+    for (const name of running.slice(0, 2)) {
+      await custom.patchNamespacedCustomObject(
+        { group: GROUP, version: VERSION, namespace: NS, plural, name, body: { spec: { cancel: true } } },
+        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+      );
+    }
+    await eventually("the waiting runs to start", async () => {
+      const all = await Promise.all(waiting.map((name) => phaseOf(name)));
+      return all.every((s) => s?.phase === "Running") ? true : undefined;
+    }, 90_000);
+    for (const name of names) await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural, name });
+  });
+
   void test("deleting a run removes its Job (garbage collection by the controller-manager)", async () => {
     await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural, name: "fmnist" });
     await eventually("the Job to be collected", async () => {
