@@ -167,7 +167,13 @@ export async function runBenchmarkLocally(options: LocalBenchOptions): Promise<B
   const worker = async () => {
     while (next < cells.length) {
       const index = next++;
-      outcomes[index] = await runCell(cells[index]!, options);
+      const cell = cells[index]!;
+      outcomes[index] = await runCell(cell, options).catch((error: unknown) => {
+        // A cell whose process could not start or left no result fails alone; the others go on.
+        options.log(`${cell.name}: failed: ${(error as Error).message}`);
+        const status: BenchmarkCellStatus = { run: cell.name, dataset: cell.dataset, variant: cell.variant, seed: cell.seed, phase: "Failed", message: (error as Error).message.slice(0, 1024) };
+        return { cell, status, budget: cell.spec.timeBudgetSeconds };
+      });
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(options.parallel, cells.length)) }, worker));
