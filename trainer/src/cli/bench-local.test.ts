@@ -43,3 +43,15 @@ spec:
   const { markdown } = await writeBenchmarkReport(input, outDir);
   assert.match(markdown, /0 succeeded, 2 failed/);
 });
+
+void test("a cell whose process cannot start fails alone, with the reason", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "bench-local-"));
+  const file = join(dir, "bench.yaml");
+  writeFileSync(file, "apiVersion: autoclint.io/v1alpha1\nkind: AutoClintBenchmark\nmetadata: { name: nocli }\nspec:\n  datasets: [{ name: d, dataset: { source: { path: /d } } }]\n  variants: [{ name: a }]\n  seeds: [0, 1]\n");
+  const input = await runBenchmarkLocally({
+    manifest: parseBenchmarkManifest(readFileSync(file, "utf8"), file),
+    manifestFile: file, outDir: join(dir, "out"), parallel: 1, resume: false, cli: [join(dir, "no-such-cli")], log: () => undefined,
+  });
+  assert.deepEqual(input.cells.map((c) => c.phase), ["Failed", "Failed"]);
+  assert.match(input.cells[0]!.message!, /ENOENT/);
+});
