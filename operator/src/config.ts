@@ -23,6 +23,9 @@ export interface OperatorConfig {
   /** NATS as trainer pods reach it (often the same). */
   trainerNatsUrl: string;
   durableConsumer: string;
+  /** Store limits of the event stream: a backstop to purging deleted runs' events. */
+  streamMaxAgeSeconds: number;
+  streamMaxBytes: number;
   trainerImage: string;
   trainerImagePullPolicy?: "Always" | "IfNotPresent" | "Never";
   trainerRunAsUser: number;
@@ -60,6 +63,8 @@ export function loadConfig(env: Env): OperatorConfig {
     natsUrl,
     trainerNatsUrl: env.AUTOCLINT_TRAINER_NATS_URL ?? natsUrl,
     durableConsumer: env.AUTOCLINT_DURABLE_CONSUMER ?? "autoclint-operator",
+    streamMaxAgeSeconds: integer(env, "AUTOCLINT_STREAM_MAX_AGE_SECONDS", 7 * 86_400),
+    streamMaxBytes: integer(env, "AUTOCLINT_STREAM_MAX_BYTES", 1024 ** 3),
     trainerImage: env.AUTOCLINT_TRAINER_IMAGE ?? "ghcr.io/autoclint/trainer-torch:0.1.0",
     trainerRunAsUser: integer(env, "AUTOCLINT_TRAINER_RUN_AS_USER", 10001),
     graceSeconds: integer(env, "AUTOCLINT_GRACE_SECONDS", 300),

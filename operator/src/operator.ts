@@ -121,7 +121,10 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
   }, { metrics });
   const controller = new Controller(queue, [runReconciler, benchmarkReconciler], { workers: config.workers, log, metrics });
   controllerRef.current = controller;
-  const consumer = new EventConsumer({ natsUrl: config.natsUrl, durable: config.durableConsumer, runs: runApi, metrics, log: log.child({ component: "events" }) });
+  const consumer = new EventConsumer({
+    natsUrl: config.natsUrl, durable: config.durableConsumer, runs: runApi, metrics, log: log.child({ component: "events" }),
+    streamMaxAgeMs: config.streamMaxAgeSeconds * 1000, streamMaxBytes: config.streamMaxBytes,
+  });
 
   const enqueueBenchmarkOf = (object: Annotated) => {
     const benchmark = object.metadata?.annotations?.[ANNOTATION_BENCHMARK];

@@ -153,3 +153,23 @@ void test("a burst of one run's events becomes a few status writes, each acked o
   assert.equal(info.num_ack_pending, 0);
   assert.equal(info.num_pending, 0);
 });
+
+void test("the stream gets its store limits, also when someone else created it without them", async (t) => {
+  const server = await startNatsServer();
+  const connection = await connect({ servers: server.url });
+  const consumer = new EventConsumer({
+    natsUrl: server.url, durable: "limits", runs: new MemoryRuns(structuredClone(run)), metrics: new OperatorMetrics({ processMetrics: false }), log: silentLogger,
+    streamMaxAgeMs: 3_600_000, streamMaxBytes: 64 * 1024 * 1024,
+  });
+  t.after(async () => {
+    await consumer.stop();
+    await connection.close();
+    await server.dispose();
+  });
+  const manager = await jetstreamManager(connection);
+  await manager.streams.add({ name: "AUTOCLINT", subjects: ["autoclint.v1.>"] }); // as a trainer might, no limits
+  await consumer.start();
+  const info = await manager.streams.info("AUTOCLINT");
+  assert.equal(info.config.max_age, 3_600_000 * 1_000_000);
+  assert.equal(info.config.max_bytes, 64 * 1024 * 1024);
+});

@@ -16,6 +16,8 @@ import { patchOwnedStatus, type StatusPatcher } from "../reconcile/status";
 import { foldEvent, foldFromStatus, statusOfFold, type RunFold } from "./fold";
 
 const DEFAULT_KEEP_TRIALS = 5;
+export const DEFAULT_STREAM_MAX_AGE_MS = 7 * 86_400_000;
+export const DEFAULT_STREAM_MAX_BYTES = 1024 ** 3;
 
 export interface EventConsumerOptions {
   natsUrl: string;
@@ -25,6 +27,10 @@ export interface EventConsumerOptions {
   subjects?: string[];
   /** JetStream's de-duplication window for message ids, used when the stream is created here. */
   duplicateWindowMs?: number;
+  /** Events older than this leave the stream (default 7 days). */
+  streamMaxAgeMs?: number;
+  /** The stream keeps at most this many bytes, dropping the oldest events (default 1 GiB). */
+  streamMaxBytes?: number;
   /** How long an unacked message waits before redelivery. */
   ackWaitMs?: number;
   /** Delay before a message whose status write failed is delivered again. */
@@ -144,17 +150,33 @@ export class EventConsumer {
     }
   }
 
+  /**
+   * Makes sure the stream exists and has the store limits, a backstop to purging: events older
+   * than maxAge, or past maxBytes (oldest first), go. A stream someone else created without them
+   * (a trainer's publisher may create it first) gets them.
+   */
   private async ensureStream(manager: JetStreamManager): Promise<void> {
+    const limits = {
+      max_age: (this.options.streamMaxAgeMs ?? DEFAULT_STREAM_MAX_AGE_MS) * 1_000_000, // nanoseconds
+      max_bytes: this.options.streamMaxBytes ?? DEFAULT_STREAM_MAX_BYTES,
+    };
+    let info;
     try {
-      await manager.streams.info(this.streamName);
+      info = await manager.streams.info(this.streamName);
     } catch {
       await manager.streams.add({
         name: this.streamName,
         subjects: this.options.subjects ?? STREAM_SUBJECTS,
         storage: StorageType.File,
         duplicate_window: (this.options.duplicateWindowMs ?? 120_000) * 1_000_000, // nanoseconds
+        ...limits,
       });
-      this.options.log.info("created the event stream", { stream: this.streamName });
+      this.options.log.info("created the event stream", { stream: this.streamName, ...limits });
+      return;
+    }
+    if (info.config.max_age !== limits.max_age || info.config.max_bytes !== limits.max_bytes) {
+      await manager.streams.update(this.streamName, { ...info.config, ...limits });
+      this.options.log.info("set the event stream's limits", { stream: this.streamName, ...limits });
     }
   }
 
