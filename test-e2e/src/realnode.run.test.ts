@@ -8,9 +8,10 @@
  * Without a real node in the cluster the suite is skipped, saying why.
  * A whole training run (T = 40 s on 600 MNIST samples), hence *.run.test.ts: it runs alone.
  */
-import { spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -26,6 +27,22 @@ const suffix = randomBytes(3).toString("hex");
 const NS = `real-${suffix}`;
 const RELEASE = `ac-${suffix}`; // cluster-scoped RBAC carries the release name: unique per run
 const BUDGET = 40;
+const PROMETHEUS = process.env.PROMETHEUS_BIN ?? "/usr/bin/prometheus";
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+async function promQuery(base: string, expr: string): Promise<Array<{ metric: Record<string, string>; value: [number, string] }>> {
+  const response = await fetch(`${base}/api/v1/query?${new URLSearchParams({ query: expr })}`);
+  const body = (await response.json()) as { status: string; error?: string; data?: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } };
+  if (body.status !== "success") throw new Error(`query failed: ${body.error ?? response.status}: ${expr}`);
+  return body.data!.result;
+}
 
 interface Result {
   status: number | null;
@@ -88,6 +105,10 @@ if (skip) console.log(`# realnode: skipped: ${skip}`);
 void describe("the chart and a run on the real node", { skip, concurrency: false }, () => {
   const images: Record<string, string> = {};
   const timings: string[] = [];
+  let prometheus: ChildProcess | undefined;
+  let prometheusLog = "";
+  let promUrl = "";
+  let work = "";
   const onRealNode = {
     nodeSelector: { [TAINT]: "true" },
     tolerations: [{ key: TAINT, operator: "Exists", effect: "NoSchedule" }],
@@ -172,7 +193,8 @@ void describe("the chart and a run on the real node", { skip, concurrency: false
         ...onRealNode,
       },
     };
-    const valuesFile = join(mkdtempSync(join(tmpdir(), "realnode-")), "values.json");
+    work = mkdtempSync(join(tmpdir(), "realnode-"));
+    const valuesFile = join(work, "values.json");
     writeFileSync(valuesFile, JSON.stringify(values)); // JSON is YAML
     t = Date.now();
     must(helm, ["--kubeconfig", KUBECONFIG, "install", RELEASE, join(ROOT, "charts", "autoclint"), "--namespace", NS, "--values", valuesFile], { timeoutMs: 120_000 });
@@ -181,9 +203,43 @@ void describe("the chart and a run on the real node", { skip, concurrency: false
       return r.stdout === "True" ? true : undefined;
     }, 180_000, describeRun("none"));
     timings.push(`helm install to operator Available: ${((Date.now() - t) / 1000).toFixed(1)} s`);
+
+    // Prometheus scrapes the operator pod where the chart's metrics Service points: its
+    // EndpointSlice's address and port (what Kubernetes service discovery would find; Debian's
+    // Prometheus is built without it). It runs on this machine, which routes to the pod network.
+    const slices = json<{ items: Array<{ endpoints: Array<{ addresses: string[] }>; ports: Array<{ name: string; port: number }> }> }>(
+      ["-n", NS, "get", "endpointslices", "-l", `kubernetes.io/service-name=${RELEASE}-operator-metrics`]);
+    const targets = slices.items.flatMap((slice) => {
+      const port = slice.ports.find((p) => p.name === "metrics")?.port;
+      return slice.endpoints.flatMap((e) => e.addresses.map((a) => `${a}:${port}`));
+    });
+    assert.equal(targets.length, 1, `one operator endpoint behind the metrics Service: ${JSON.stringify(slices)}`);
+    await startPrometheus(targets);
   });
 
-  after(() => {
+  async function startPrometheus(targets: string[]): Promise<void> {
+    const promPort = await freePort();
+    promUrl = `http://127.0.0.1:${promPort}`;
+    writeFileSync(join(work, "prometheus.yml"), JSON.stringify({
+      global: { scrape_interval: "2s" },
+      scrape_configs: [{ job_name: "autoclint-operator", static_configs: [{ targets }] }],
+    }));
+    prometheus = spawn(PROMETHEUS, [
+      `--config.file=${join(work, "prometheus.yml")}`, `--storage.tsdb.path=${join(work, "tsdb")}`,
+      `--web.listen-address=127.0.0.1:${promPort}`, "--log.level=warn",
+    ], { stdio: ["ignore", "pipe", "pipe"] });
+    prometheus.stdout!.on("data", (c: Buffer) => (prometheusLog = (prometheusLog + c.toString()).slice(-10_000)));
+    prometheus.stderr!.on("data", (c: Buffer) => (prometheusLog = (prometheusLog + c.toString()).slice(-10_000)));
+    await eventually("Prometheus to be ready", async () => ((await fetch(`${promUrl}/-/ready`)).ok ? true : undefined), 60_000, () => `\n${prometheusLog}`);
+  }
+
+  after(async () => {
+    if (prometheus && prometheus.exitCode === null) {
+      const exited = new Promise((r) => prometheus!.once("exit", r));
+      prometheus.kill("SIGTERM");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    }
+    if (work) rmSync(work, { recursive: true, force: true });
     if (timings.length) console.log(`# realnode timings (shared machine):\n${timings.map((l) => `#   ${l}`).join("\n")}`);
     if (process.env.KEEP_E2E_NAMESPACE) return;
     const helm = run(join(ROOT, "hack", "helm.sh"), []).stdout.trim();
@@ -263,6 +319,23 @@ void describe("the chart and a run on the real node", { skip, concurrency: false
     assert.match(table, new RegExp(`Succeeded\\s+${String(done.alc).slice(0, 5).replace(".", "\\.")}`), `kubectl get acr shows the ALC:\n${table}`);
   });
 
+  void test("Prometheus scrapes the operator pod behind the chart's metrics Service: the run's ALC", async () => {
+    const up = await eventually("the operator target to be up", async () => {
+      const result = await promQuery(promUrl, 'up{job="autoclint-operator"}');
+      return result.length === 1 && result[0]!.value[1] === "1" ? result[0]! : undefined;
+    }, 60_000, () => `\n${prometheusLog}`);
+    assert.match(up.metric.instance ?? "", /^10\.88\.\d+\.\d+:8080$/, "scraped at the operator pod's IP on the node");
+    const status = getRun("mnist").status!;
+    // The finished run's gauge holds the trainer's final ALC (status.finalAlc, result.json's),
+    // once a scrape after its last update has landed.
+    let scraped: number | undefined;
+    await eventually(`autoclint_run_alc{run="mnist"} to equal the final ALC ${status.finalAlc}`, async () => {
+      const result = await promQuery(promUrl, 'autoclint_run_alc{run="mnist"}');
+      scraped = result.length === 1 ? Number(result[0]!.value[1]) : undefined;
+      return scraped !== undefined && Math.abs(scraped - status.finalAlc!) < 1e-9 ? true : undefined;
+    }, 30_000, () => ` (Prometheus has ${scraped}; status.alc ${status.alc})`);
+  });
+
   void test("a trainer with too little memory ends OOMKilled, one attempt counted (OOM is not retried by default)", async () => {
     kubectl(["apply", "-f", "-"], runManifest("oom", { resources: { gpu: 1, cpu: "1", memory: "200Mi" } }));
     const reason = await eventually("the kubelet to report the trainer's end", () => {
@@ -282,7 +355,8 @@ void describe("the chart and a run on the real node", { skip, concurrency: false
     assert.equal(status.attemptHistory?.[0]?.failureClass, "OOMKilled", describeRun("oom")());
   });
 
-  void test("a run whose image does not exist shows the kubelet's image-pull reason", async () => {
+  void test("a run whose image does not exist fails fast with the kubelet's image-pull reason", async () => {
+    const applied = Date.now();
     kubectl(["apply", "-f", "-"], runManifest("no-image", { image: "localhost/autoclint/does-not-exist:0" }));
     const reason = await eventually("the kubelet to report the image", () => {
       for (const pod of podsOf("no-image")) {
@@ -292,6 +366,12 @@ void describe("the chart and a run on the real node", { skip, concurrency: false
       return undefined;
     }, 120_000, describeRun("no-image"));
     assert.match(reason, /ErrImagePull|ImagePullBackOff/);
-    console.log(`# realnode: missing image: kubelet reports ${reason}; run status: ${JSON.stringify(getRun("no-image").status ?? {})}`);
+    const status = await eventually("the run to fail", () => {
+      const s = getRun("no-image").status;
+      return s?.phase === "Failed" ? s : undefined;
+    }, 120_000, describeRun("no-image"));
+    timings.push(`missing image: kubectl apply to Failed: ${((Date.now() - applied) / 1000).toFixed(1)} s`);
+    assert.match(status.message ?? "", /ErrImagePull|ImagePullBackOff/, "the run says what the kubelet said");
+    assert.equal(status.attempts, 1, "an image that does not exist is not retried");
   });
 });
