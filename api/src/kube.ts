@@ -13,9 +13,9 @@ export const Quantity = (description: string) =>
 export type Quantity = number | string;
 
 export const Toleration = Type.Object({
-  key: Type.Optional(Type.String()),
+  key: Type.Optional(Type.String({ maxLength: 317 })),
   operator: Type.Optional(Type.Union([Type.Literal("Exists"), Type.Literal("Equal")])),
-  value: Type.Optional(Type.String()),
+  value: Type.Optional(Type.String({ maxLength: 63 })),
   effect: Type.Optional(Type.Union([Type.Literal("NoSchedule"), Type.Literal("PreferNoSchedule"), Type.Literal("NoExecute")])),
   tolerationSeconds: Type.Optional(Type.Integer()),
 });

@@ -27,10 +27,11 @@ export const DatasetSource = Type.Object(
     path: Type.Optional(
       Type.String({
         minLength: 1,
+        maxLength: 4096,
         description: "Folder holding the dataset: a local path for `autoclint run`, or a path inside `pvc` on a cluster.",
       }),
     ),
-    pvc: Type.Optional(Type.String({ minLength: 1, description: "PersistentVolumeClaim mounted read-only at /data; `path` is relative to it." })),
+    pvc: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: "PersistentVolumeClaim mounted read-only at /data; `path` is relative to it." })),
     url: Type.Optional(
       Type.String({ format: "uri", pattern: "^https?://", maxLength: 2048, description: "HTTP(S) URL of a .tar or .tar.gz of the dataset folder." }),
     ),
@@ -51,7 +52,7 @@ export const DatasetFormat = Type.Union(
 );
 
 export const Dataset = Type.Object({
-  name: Type.Optional(Type.String({ description: "Task name used in prediction file names (<task>.predict_N). Defaults to the folder name." })),
+  name: Type.Optional(Type.String({ maxLength: 253, description: "Task name used in prediction file names (<task>.predict_N). Defaults to the folder name." })),
   format: Type.Optional(DatasetFormat),
   source: DatasetSource,
 });
@@ -81,7 +82,7 @@ export const Augmentation = Type.Object(
 export const Model = Type.Object({
   arch: Type.Optional(Type.Union([Type.Literal("resnet18")], { default: "resnet18" })),
   weights: Type.Optional(
-    Type.String({ description: "Pretrained ImageNet weights (safetensors or torchvision .pth). Random init when absent." }),
+    Type.String({ maxLength: 4096, description: "Pretrained ImageNet weights (safetensors or torchvision .pth). Random init when absent." }),
   ),
   tau: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 64, default: 8, description: "Softmax annealing temperature: logits / tau." })),
 });
@@ -123,7 +124,9 @@ export const Resources = Type.Object(
 
 export const Scheduling = Type.Object(
   {
-    nodeSelector: Type.Optional(Type.Record(Type.String(), Type.String(), Description("Node labels the trainer pod requires."))),
+    nodeSelector: Type.Optional(
+      Type.Record(Type.String(), Type.String({ maxLength: 63 }), { maxProperties: 64, description: "Node labels the trainer pod requires." }),
+    ),
     tolerations: Type.Optional(Type.Array(Toleration, { maxItems: 32, description: "Taints the trainer pod tolerates (GPU nodes are often tainted)." })),
     affinity: Type.Optional(Affinity),
     priorityClassName: Type.Optional(Type.String({ maxLength: 253 })),

@@ -108,11 +108,16 @@ export class RunReconciler implements Reconciler {
     const events = [...plan.events];
     if (plan.createAttempt !== undefined) {
       const created = await this.createAttemptJob(run, plan.createAttempt, log);
-      if ("job" in created) attempts = [...attempts.filter((a) => a.attempt !== plan.createAttempt), observeAttempt(created.job, [], now)];
-      // Plan again with the Job that now exists (or the name that is taken), from the phase the first plan moved to.
-      const afterCreate: AutoClintRun = { ...run, status: { ...run.status, ...plan.status } };
-      const nameTaken = "taken" in created ? created.taken : undefined;
-      plan = planRun({ run: afterCreate, attempts, specProblems, now, nameTaken });
+      if ("refused" in created) {
+        // The API server refused the Job rendered from this spec: retrying cannot help, the spec must change.
+        plan = planRun({ run, attempts, specProblems: [`the API server refused the trainer Job: ${created.refused}`], now });
+      } else {
+        if ("job" in created) attempts = [...attempts.filter((a) => a.attempt !== plan.createAttempt), observeAttempt(created.job, [], now)];
+        // Plan again with the Job that now exists (or the name that is taken), from the phase the first plan moved to.
+        const afterCreate: AutoClintRun = { ...run, status: { ...run.status, ...plan.status } };
+        const nameTaken = "taken" in created ? created.taken : undefined;
+        plan = planRun({ run: afterCreate, attempts, specProblems, now, nameTaken });
+      }
       events.push(...plan.events);
     }
     await this.writeStatus(run, plan);
@@ -141,7 +146,7 @@ export class RunReconciler implements Reconciler {
   }
 
   /** Creates the attempt's Job; a same-named Job that another owner controls is reported, never taken for ours. */
-  private async createAttemptJob(run: AutoClintRun, attempt: number, log: ReconcileContext["log"]): Promise<{ job: V1Job } | { taken: NameTaken }> {
+  private async createAttemptJob(run: AutoClintRun, attempt: number, log: ReconcileContext["log"]): Promise<{ job: V1Job } | { taken: NameTaken } | { refused: string }> {
     const job = renderTrainerJob(run, attempt, this.options.job);
     const { namespace = "" } = run.metadata;
     const jobName = job.metadata?.name ?? "";
@@ -150,6 +155,7 @@ export class RunReconciler implements Reconciler {
       log.info("created trainer job", { job: jobName, attempt });
       return { job: created };
     } catch (error) {
+      if (error instanceof KubeApiError && error.code === 422) return { refused: error.message };
       if (!(error instanceof KubeApiError && error.alreadyExists)) throw error;
     }
     const existing = await this.options.api.getJob(namespace, jobName);
