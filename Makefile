@@ -26,8 +26,9 @@ typecheck: ## strict TypeScript over every workspace
 unit: ## unit and integration tests (real nats-server, real torch)
 	@node hack/run-tests.mjs unit
 
-e2e: images ## bring up the local cluster with its real node, run the end-to-end suites, tear down (KEEP_CLUSTER=1 keeps it, REAL_NODE=0 skips the real node)
-	@set -e; REAL_NODE=$${REAL_NODE:-1} hack/cluster-up.sh; \
+e2e: ## bring up the local cluster with its real node, run the end-to-end suites, tear down (KEEP_CLUSTER=1 keeps it, REAL_NODE=0 skips the real node and its images)
+	@set -e; if [ "$${REAL_NODE:-1}" = 1 ]; then $(MAKE) --no-print-directory images; fi; \
+	REAL_NODE=$${REAL_NODE:-1} hack/cluster-up.sh; \
 	if [ -z "$$KEEP_CLUSTER" ]; then trap 'hack/cluster-down.sh' EXIT; fi; \
 	node hack/run-tests.mjs e2e
 
