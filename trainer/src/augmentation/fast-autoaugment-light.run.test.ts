@@ -1,5 +1,5 @@
 /**
- * Light Fast AutoAugment in a real run: small MNIST saturates training inside the budget, so the
+ * Light Fast AutoAugment in a real run: small MNIST (400 samples) saturates training inside the budget, so the
  * search runs on the real torch worker, every trial is an event, and the chosen policy is the
  * union of the top kept trials' sub-policies.
  */
@@ -18,15 +18,16 @@ test("the search runs when training saturates, shows in the events, and picks th
   const root = await mkdtemp(join(tmpdir(), "autoclint-faa-"));
   try {
     const data = join(root, "mnist");
-    await findBuilder("mnist")!.build({ out: data, seed: 2, limit: 800 });
+    await findBuilder("mnist")!.build({ out: data, seed: 2, limit: 400 });
     const outDir = join(root, "out");
     const result = await runLocal({
       manifest: {
         apiVersion: "autoclint.io/v1alpha1",
         kind: "AutoClintRun",
         metadata: { name: "faa" },
-        // A short budget: the time-left threshold is lowered from 120 s so the search fits.
-        spec: { dataset: { source: { path: data } }, timeBudgetSeconds: 90, augmentation: { strategy: "fast-autoaugment-light", keep: 5, minSecondsLeft: 15 }, seed: 0 },
+        // A short budget: the time-left threshold is lowered from 120 s so the search fits. 400
+        // samples, so that even a loaded 2-core machine (~25 images/s) saturates training in time.
+        spec: { dataset: { source: { path: data } }, timeBudgetSeconds: 120, augmentation: { strategy: "fast-autoaugment-light", keep: 5, minSecondsLeft: 15 }, seed: 0 },
       },
       outDir,
       cacheDir: join(root, "cache"),

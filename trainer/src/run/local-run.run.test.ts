@@ -49,9 +49,11 @@ test("AutoCLINT on a small MNIST task: NAUC well above chance, every output cons
     assert.equal(result.firstPredictionSeconds, result.quickModel.predictionAt);
     assert.ok(result.quickModel.nauc !== null && result.quickModel.nauc > 0.5, `quick model NAUC ${result.quickModel.nauc}`);
     assert.ok(result.firstPredictionSeconds! < result.timings.splitsLoaded!, "the quick prediction comes before the engine has the data");
-    // The default strategy is light Fast AutoAugment; a 40 s budget is too short for it, and says so.
+    // The default strategy is light Fast AutoAugment; a 40 s budget is too short for it, and says so
+    // at the first epoch end (a loaded machine may not finish a 30-step epoch in 40 s: then the
+    // trigger was never asked). Either way nothing was searched.
     assert.equal(result.augmentation.strategy, "fast-autoaugment-light");
-    assert.match(result.augmentation.summary, /search skipped: only \d+ s left, 120 s needed/);
+    assert.match(result.augmentation.summary, /^search (skipped: only \d+ s left, 120 s needed|not triggered yet)$/);
     assert.deepEqual(result.policy, []);
 
     // The AutoDL-format files score to the same ALC, independently of the run's own bookkeeping
@@ -66,6 +68,7 @@ test("AutoCLINT on a small MNIST task: NAUC well above chance, every output cons
       assert.ok(key in saved, `result.json has ${key}`);
     }
     const events = (await readFile(join(outDir, "events.jsonl"), "utf8")).trim().split("\n").map((l) => JSON.parse(l) as TrainerEvent);
+    assert.ok(!events.some((e) => e.type === "phase" && e.phase === "searching"), "nothing was searched");
     const testEvents = events.filter((e) => e.type === "nauc" && e.split === "test");
     assert.equal(testEvents.length, result.predictions);
     assert.deepEqual(events.map((e) => e.seq), events.map((_, i) => i), "sequence numbers are gapless");
