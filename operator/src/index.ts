@@ -2,4 +2,4 @@ export { startOperator, type RunningOperator } from "./operator";
 export { loadConfig, type OperatorConfig } from "./config";
 export { createLogger, silentLogger, type Logger } from "./log";
 export { renderTrainerJob, trainerJobName } from "./reconcile/job";
-export { runSubjectFilter } from "./events/consumer";
+export { runSubjects } from "./events/consumer";

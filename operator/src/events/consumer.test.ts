@@ -173,3 +173,29 @@ void test("the stream gets its store limits, also when someone else created it w
   assert.equal(info.config.max_age, 3_600_000 * 1_000_000);
   assert.equal(info.config.max_bytes, 64 * 1024 * 1024);
 });
+
+void test("purging a deleted run's events takes exactly its subjects: purging exp leaves exp.1's events", async (t) => {
+  const server = await startNatsServer();
+  const connection = await connect({ servers: server.url });
+  const consumer = new EventConsumer({ natsUrl: server.url, durable: "purge", runs: new MemoryRuns(structuredClone(run)), metrics: new OperatorMetrics({ processMetrics: false }), log: silentLogger });
+  t.after(async () => {
+    await consumer.stop();
+    await connection.close();
+    await server.dispose();
+  });
+  await consumer.start();
+  const js = jetstream(connection);
+  for (const name of ["exp", "exp.1", "exp.nauc"]) {
+    for (const type of ["nauc", "phase", "result"] as const) await js.publish(eventSubject(ns, name, type), "{}", { msgID: `${name}/${type}` });
+  }
+  const manager = await jetstreamManager(connection);
+  const count = async (name: string) => {
+    const info = await manager.streams.info("AUTOCLINT", { subjects_filter: ">" });
+    return Object.entries(info.state.subjects ?? {}).filter(([subject]) => (["nauc", "phase", "result"] as const).some((type) => subject === eventSubject(ns, name, type))).reduce((sum, [, n]) => sum + n, 0);
+  };
+  assert.equal(await count("exp"), 3);
+  await consumer.purgeRun(ns, "exp");
+  assert.equal(await count("exp"), 0);
+  assert.equal(await count("exp.1"), 3, "a run whose name extends exp with a dot keeps its events");
+  assert.equal(await count("exp.nauc"), 3);
+});

@@ -8,7 +8,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType, type ConsumerMessages, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { Value } from "@sinclair/typebox/value";
 import {
-  STREAM_NAME, STREAM_SUBJECTS, SUBJECT_ROOT, TrainerEvent, type AutoClintRun,
+  EventType, STREAM_NAME, STREAM_SUBJECTS, SUBJECT_ROOT, TrainerEvent, eventSubject, type AutoClintRun,
 } from "@autoclint/api";
 import type { Logger } from "../log";
 import type { EventOutcome, OperatorMetrics } from "../metrics";
@@ -68,9 +68,12 @@ interface RunEntry {
   flushing?: Promise<void>;
 }
 
-/** Subject filter for every event of one run. */
-export function runSubjectFilter(namespace: string, name: string): string {
-  return `${SUBJECT_ROOT}.${namespace}.${name}.>`;
+/**
+ * The exact subjects of one run's events, one per event type. Not `<run>.>`: run names may hold
+ * dots, and `exp.>` would also match every subject of a run named `exp.1`.
+ */
+export function runSubjects(namespace: string, name: string): string[] {
+  return EventType.anyOf.map((literal) => eventSubject(namespace, name, literal.const));
 }
 
 export class EventConsumer {
@@ -140,8 +143,9 @@ export class EventConsumer {
     clearTimeout(entry?.flushTimer);
     this.runs.delete(`${namespace}/${name}`);
     if (!this.manager) return;
-    const response = await this.manager.streams.purge(this.streamName, { filter: runSubjectFilter(namespace, name) });
-    this.options.log.info("purged events of a deleted run", { namespace, name, purged: response.purged });
+    let purged = 0;
+    for (const filter of runSubjects(namespace, name)) purged += (await this.manager.streams.purge(this.streamName, { filter })).purged;
+    this.options.log.info("purged events of a deleted run", { namespace, name, purged });
   }
 
   private async watchConnection(connection: NatsConnection): Promise<void> {
