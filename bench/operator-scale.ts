@@ -3,8 +3,8 @@
  * (hack/cluster-up.sh). Measures the time until every run's trainer Job exists, the operator's API
  * requests on AutoClintRuns and Jobs per run (from the API server's apiserver_request_total: only
  * the operator touches these resources besides this script's own run creations, which are
- * subtracted), and the operator's resident memory. Writes bench/results/operator-scale.{json,md}.
- *   flock /tmp/autoclint-bench.lock node --import tsx bench/operator-scale.ts [runs=1000]
+ * subtracted), and the operator's resident memory. Writes bench/results/operator-scale-<runs>-runs-<workers>-workers.{json,md}.
+ *   flock /tmp/autoclint-bench.lock node --import tsx bench/operator-scale.ts [runs=1000] [workers=2]
  * The operator runs as a child process with the admin kubeconfig and leader election off; the
  * machine is shared with other work unless said otherwise.
  */
@@ -19,6 +19,8 @@ import { freePort, startNatsServer } from "@autoclint/api/testing";
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const KUBECONFIG = join(ROOT, ".cluster", "kubeconfig");
 const RUNS = Number(process.argv[2] ?? 1000);
+/** Reconcile workers of the operator (its AUTOCLINT_WORKERS; the chart's default is 2). */
+const WORKERS = Number(process.argv[3] ?? 2);
 const NODES = 10;
 const GPUS_PER_NODE = Math.ceil(RUNS / NODES);
 const NS = `scale-${Date.now().toString(36)}`;
@@ -68,7 +70,8 @@ async function main(): Promise<void> {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG, AUTOCLINT_NATS_URL: nats.url, AUTOCLINT_WATCH_NAMESPACE: NS,
-      AUTOCLINT_LEADER_ELECTION: "false", AUTOCLINT_HTTP_PORT: String(port), AUTOCLINT_DURABLE_CONSUMER: NS, AUTOCLINT_LOG_LEVEL: "warn",
+      AUTOCLINT_LEADER_ELECTION: "false", AUTOCLINT_HTTP_PORT: String(port), AUTOCLINT_DURABLE_CONSUMER: NS, AUTOCLINT_LOG_LEVEL: "error",
+      AUTOCLINT_WORKERS: String(WORKERS),
     },
     stdio: ["ignore", "ignore", "inherit"],
   });
@@ -110,18 +113,19 @@ async function main(): Promise<void> {
     delta["autoclintruns POST"] = (delta["autoclintruns POST"] ?? 0) - RUNS; // this script's own creations
     const operatorRequests = Object.values(delta).reduce<number>((a, b) => a + Number(b), 0);
     const result = {
-      runs: RUNS, nodes: NODES, gpusPerNode: GPUS_PER_NODE, appliedSeconds, allJobsSeconds, polls,
+      runs: RUNS, workers: WORKERS, nodes: NODES, gpusPerNode: GPUS_PER_NODE, appliedSeconds, allJobsSeconds, polls,
       operatorRequestsOnRunsAndJobs: delta, requestsPerRun: operatorRequests / RUNS,
       operatorRssMiB: { idle: idleRssMiB, peak: peakRssMiB, after: rss() },
       machine: { cpus: cpus().length, model: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 1024 ** 3), shared: true },
       when: new Date().toISOString(),
     };
-    writeFileSync(join(ROOT, "bench", "results", "operator-scale.json"), `${JSON.stringify(result, null, 2)}\n`);
+    const file = join(ROOT, "bench", "results", `operator-scale-${RUNS}-runs-${WORKERS}-workers`);
+    writeFileSync(`${file}.json`, `${JSON.stringify(result, null, 2)}\n`);
     const md = [
-      `# Operator scale: ${RUNS} runs applied at once (kwok GPU nodes, local control plane)`,
+      `# Operator scale: ${RUNS} runs applied at once, ${WORKERS} reconcile workers (kwok GPU nodes, local control plane)`,
       "",
       `Machine: ${result.machine.cpus} cores (${result.machine.model}), ${result.machine.memoryGiB} GiB; shared with other work while measured. ${NODES} kwok nodes x ${GPUS_PER_NODE} nvidia.com/gpu.`,
-      "Command: `flock /tmp/autoclint-bench.lock node --import tsx bench/operator-scale.ts " + String(RUNS) + "`",
+      `Command: \`flock /tmp/autoclint-bench.lock node --import tsx bench/operator-scale.ts ${RUNS} ${WORKERS}\``,
       "",
       "| measure | value |",
       "| --- | --- |",
@@ -136,7 +140,7 @@ async function main(): Promise<void> {
       "is not measured here yet.",
       "",
     ].join("\n");
-    writeFileSync(join(ROOT, "bench", "results", "operator-scale.md"), md);
+    writeFileSync(`${file}.md`, md);
     process.stdout.write(md);
   } finally {
     clearInterval(sampler);
