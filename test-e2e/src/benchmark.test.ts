@@ -10,10 +10,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions, Watch } from "@kubernetes/client-node";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
@@ -22,27 +21,14 @@ import {
   type AutoClintBenchmark, type AutoClintBenchmarkSpec, type AutoClintRun, type TrainerEvent,
 } from "@autoclint/api";
 import { freePort, startNatsServer, type TestNatsServer } from "@autoclint/api/testing";
-import { renderChartTemplates } from "./operator-chart";
 import { eventually } from "./eventually";
+import { ADMIN_KUBECONFIG, clusterAnswers, kubectl, prepareOperatorNamespace, removeOperatorNamespace, ROOT } from "./local-cluster";
 
-const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
-const ADMIN_KUBECONFIG = process.env.KUBECONFIG_E2E ?? join(ROOT, ".cluster", "kubeconfig");
 const suffix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
 const NS = `acb-e2e-${suffix}`;
 const RELEASE = `acb-e2e-${suffix}`;
 const SA = `${RELEASE}-operator`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function clusterAnswers(): boolean {
-  if (!existsSync(ADMIN_KUBECONFIG)) return false;
-  return spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, "get", "--raw", "/readyz"], { stdio: "ignore", timeout: 10_000 }).status === 0;
-}
-
-function kubectl(args: string[], input?: string): string {
-  const result = spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, ...args], { input, encoding: "utf8" });
-  if (result.status !== 0) throw new Error(`kubectl ${args.join(" ")}: ${result.stderr}`);
-  return result.stdout;
-}
 
 /** The status of the 2 x 2 x 2 benchmark, checked against the numbers worked out by hand above. */
 function assertHandComputedLeaderboard(done: AutoClintBenchmark, alcs: Record<string, [number, number]>, nauc: (alc: number) => number): void {
@@ -118,14 +104,8 @@ void describe("AutoClintBenchmark on a real control plane", { skip, concurrency:
   before(async () => {
     admin.loadFromFile(ADMIN_KUBECONFIG);
     custom = admin.makeApiClient(CustomObjectsApi);
-    kubectl(["apply", "--server-side", "--force-conflicts", "-f", join(ROOT, "crds")]);
-    // A CRD just created has no conditions yet, which kubectl wait reports as an error: poll.
-    await eventually("the CRDs to be established", () => kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/autoclintruns.autoclint.io", "crd/autoclintbenchmarks.autoclint.io"]), 60_000);
-    kubectl(["create", "namespace", NS]);
-    kubectl(["apply", "-f", "-"], renderChartTemplates(ROOT, ["serviceaccount.yaml", "rbac.yaml"], { name: RELEASE, namespace: NS, serviceAccount: SA }));
-    const saKubeconfig = join(mkdtempSync(join(tmpdir(), "autoclint-e2e-")), "sa.kubeconfig");
-    const made = spawnSync(join(ROOT, "hack", "cluster-sa-kubeconfig.sh"), [NS, SA, saKubeconfig], { encoding: "utf8", env: { ...process.env, KUBECONFIG: ADMIN_KUBECONFIG } });
-    assert.equal(made.status, 0, made.stderr);
+    // Exactly what the chart grants: its ServiceAccount and RBAC templates, rendered for this release.
+    const saKubeconfig = await prepareOperatorNamespace({ namespace: NS, release: RELEASE, serviceAccount: SA });
     nats = await startNatsServer();
     connection = await connect({ servers: nats.url });
     js = jetstream(connection);
@@ -156,8 +136,7 @@ void describe("AutoClintBenchmark on a real control plane", { skip, concurrency:
     }
     if (process.env.E2E_OPERATOR_LOG) process.stderr.write(operatorLog);
     await nats?.dispose();
-    spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, "delete", "namespace", NS, "--wait=false"], { stdio: "ignore" });
-    spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, "delete", "clusterrole,clusterrolebinding", `${RELEASE}-operator`], { stdio: "ignore" });
+    removeOperatorNamespace({ namespace: NS, release: RELEASE });
   });
 
   void test("2 datasets x 2 variants x 2 seeds: 8 runs, never more than parallelism unfinished, and the leaderboard of a hand computation", async () => {

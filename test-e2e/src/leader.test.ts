@@ -8,19 +8,14 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
 import { BatchV1Api, CoordinationV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import { GROUP, VERSION, type AutoClintRun } from "@autoclint/api";
 import { freePort, startNatsServer, type TestNatsServer } from "@autoclint/api/testing";
-import { renderChartTemplates } from "./operator-chart";
 import { eventually } from "./eventually";
+import { ADMIN_KUBECONFIG, clusterAnswers, prepareOperatorNamespace, removeOperatorNamespace, ROOT } from "./local-cluster";
 
-const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
-const ADMIN_KUBECONFIG = process.env.KUBECONFIG_E2E ?? join(ROOT, ".cluster", "kubeconfig");
 const suffix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
 const NS = `lease-e2e-${suffix}`;
 const RELEASE = `le-e2e-${suffix}`;
@@ -35,17 +30,6 @@ const RETRY_PERIOD_MS = 2_000;
  */
 const TAKEOVER_BOUND_MS = LEASE_DURATION_MS + 2 * RETRY_PERIOD_MS + 5_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function clusterAnswers(): boolean {
-  if (!existsSync(ADMIN_KUBECONFIG)) return false;
-  return spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, "get", "--raw", "/readyz"], { stdio: "ignore", timeout: 10_000 }).status === 0;
-}
-
-function kubectl(args: string[], input?: string): string {
-  const result = spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, ...args], { input, encoding: "utf8" });
-  if (result.status !== 0) throw new Error(`kubectl ${args.join(" ")}: ${result.stderr}`);
-  return result.stdout;
-}
 
 interface Replica {
   name: string;
@@ -98,13 +82,8 @@ void describe("two operator replicas: one leader at a time", { skip, concurrency
 
   before(async () => {
     admin.loadFromFile(ADMIN_KUBECONFIG);
-    kubectl(["apply", "--server-side", "-f", join(ROOT, "crds")]);
-    kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/autoclintruns.autoclint.io", "crd/autoclintbenchmarks.autoclint.io"]);
-    kubectl(["create", "namespace", NS]);
-    kubectl(["apply", "-f", "-"], renderChartTemplates(ROOT, ["serviceaccount.yaml", "rbac.yaml"], { name: RELEASE, namespace: NS, serviceAccount: SA }));
-    saKubeconfig = join(mkdtempSync(join(tmpdir(), "autoclint-e2e-")), "sa.kubeconfig");
-    const made = spawnSync(join(ROOT, "hack", "cluster-sa-kubeconfig.sh"), [NS, SA, saKubeconfig], { encoding: "utf8", env: { ...process.env, KUBECONFIG: ADMIN_KUBECONFIG } });
-    assert.equal(made.status, 0, made.stderr);
+    // Exactly what the chart grants: its ServiceAccount and RBAC templates, rendered for this release.
+    saKubeconfig = await prepareOperatorNamespace({ namespace: NS, release: RELEASE, serviceAccount: SA });
     nats = await startNatsServer();
   });
 
@@ -118,8 +97,7 @@ void describe("two operator replicas: one leader at a time", { skip, concurrency
     }
     if (process.env.E2E_OPERATOR_LOG) for (const r of replicas) process.stderr.write(`---- ${r.name}\n${r.log}`);
     await nats?.dispose();
-    spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, "delete", "namespace", NS, "--wait=false"], { stdio: "ignore" });
-    spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, "delete", "clusterrole,clusterrolebinding", `${RELEASE}-operator`], { stdio: "ignore" });
+    removeOperatorNamespace({ namespace: NS, release: RELEASE });
   });
 
   void test("the leader frozen with SIGSTOP: the standby takes over within the bound; resumed, the old leader writes nothing and exits", async () => {

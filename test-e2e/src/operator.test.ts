@@ -7,38 +7,22 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
 import { BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions, type V1Job } from "@kubernetes/client-node";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { eventMessageId, eventSubject, GROUP, VERSION, type AutoClintRun, type TrainerEvent } from "@autoclint/api";
 import { freePort, startNatsServer, type TestNatsServer } from "@autoclint/api/testing";
-import { renderChartTemplates } from "./operator-chart";
 import { eventually } from "./eventually";
+import { ADMIN_KUBECONFIG, clusterAnswers, prepareOperatorNamespace, removeOperatorNamespace, ROOT } from "./local-cluster";
 
-const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
-const ADMIN_KUBECONFIG = process.env.KUBECONFIG_E2E ?? join(ROOT, ".cluster", "kubeconfig");
 const suffix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
 const NS = `acr-e2e-${suffix}`;
 const RELEASE = `ac-e2e-${suffix}`;
 const SA = `${RELEASE}-operator`;
 const plural = "autoclintruns";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function clusterAnswers(): boolean {
-  if (!existsSync(ADMIN_KUBECONFIG)) return false;
-  return spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, "get", "--raw", "/readyz"], { stdio: "ignore", timeout: 10_000 }).status === 0;
-}
-
-function kubectl(args: string[], input?: string): string {
-  const result = spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, ...args], { input, encoding: "utf8" });
-  if (result.status !== 0) throw new Error(`kubectl ${args.join(" ")}: ${result.stderr}`);
-  return result.stdout;
-}
 
 
 const skip = clusterAnswers() ? false : `no local control plane at ${ADMIN_KUBECONFIG} (run hack/cluster-up.sh)`;
@@ -69,14 +53,8 @@ void describe("operator on a real control plane", { skip, concurrency: false }, 
     custom = admin.makeApiClient(CustomObjectsApi);
     batch = admin.makeApiClient(BatchV1Api);
     core = admin.makeApiClient(CoreV1Api);
-    kubectl(["apply", "--server-side", "-f", join(ROOT, "crds")]);
-    kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/autoclintruns.autoclint.io", "crd/autoclintbenchmarks.autoclint.io"]);
-    kubectl(["create", "namespace", NS]);
     // Exactly what the chart grants: its ServiceAccount and RBAC templates, rendered for this release.
-    kubectl(["apply", "-f", "-"], renderChartTemplates(ROOT, ["serviceaccount.yaml", "rbac.yaml"], { name: RELEASE, namespace: NS, serviceAccount: SA }));
-    const saKubeconfig = join(mkdtempSync(join(tmpdir(), "autoclint-e2e-")), "sa.kubeconfig");
-    const made = spawnSync(join(ROOT, "hack", "cluster-sa-kubeconfig.sh"), [NS, SA, saKubeconfig], { encoding: "utf8", env: { ...process.env, KUBECONFIG: ADMIN_KUBECONFIG } });
-    assert.equal(made.status, 0, made.stderr);
+    const saKubeconfig = await prepareOperatorNamespace({ namespace: NS, release: RELEASE, serviceAccount: SA });
     nats = await startNatsServer();
     const httpPort = await freePort();
     metricsUrl = `http://127.0.0.1:${httpPort}`;
@@ -108,8 +86,7 @@ void describe("operator on a real control plane", { skip, concurrency: false }, 
     }
     if (process.env.E2E_OPERATOR_LOG) process.stderr.write(operatorLog);
     await nats?.dispose();
-    spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, "delete", "namespace", NS, "--wait=false"], { stdio: "ignore" });
-    spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, "delete", "clusterrole,clusterrolebinding", `${RELEASE}-operator`], { stdio: "ignore" });
+    removeOperatorNamespace({ namespace: NS, release: RELEASE });
   });
 
   let trainerRun: AutoClintRun;
