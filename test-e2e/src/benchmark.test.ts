@@ -9,7 +9,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,7 +22,7 @@ import {
 } from "@autoclint/api";
 import { freePort, startNatsServer, type TestNatsServer } from "@autoclint/api/testing";
 import { eventually } from "./eventually";
-import { ADMIN_KUBECONFIG, clusterAnswers, kubectl, prepareOperatorNamespace, removeOperatorNamespace, ROOT } from "./local-cluster";
+import { ADMIN_KUBECONFIG, clusterAnswers, kubectl, prepareOperatorNamespace, removeOperatorNamespace, ROOT, spawnOperator } from "./local-cluster";
 
 const suffix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
 const NS = `acb-e2e-${suffix}`;
@@ -110,18 +110,11 @@ void describe("AutoClintBenchmark on a real control plane", { skip, concurrency:
     connection = await connect({ servers: nats.url });
     js = jetstream(connection);
     const httpPort = await freePort();
-    operator = spawn(process.execPath, ["--import", "tsx", join(ROOT, "operator", "src", "main.ts")], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: saKubeconfig,
-        AUTOCLINT_NATS_URL: nats.url, AUTOCLINT_WATCH_NAMESPACE: NS, AUTOCLINT_LEASE_NAMESPACE: NS,
-        AUTOCLINT_HTTP_PORT: String(httpPort), AUTOCLINT_ACTIVE_REQUEUE_SECONDS: "3", AUTOCLINT_TRAINER_IMAGE: "autoclint/trainer:e2e",
-        AUTOCLINT_DURABLE_CONSUMER: `e2e-${suffix}`, POD_NAME: `operator-${suffix}`, AUTOCLINT_LOG_LEVEL: "info",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
+    operator = spawnOperator({
+      kubeconfig: saKubeconfig, natsUrl: nats.url, namespace: NS, httpPort, durableConsumer: `e2e-${suffix}`, podName: `operator-${suffix}`,
+      env: { AUTOCLINT_ACTIVE_REQUEUE_SECONDS: "3" },
+      onOutput: (text) => (operatorLog += text),
     });
-    operator.stdout!.on("data", (c: Buffer) => (operatorLog += c.toString()));
-    operator.stderr!.on("data", (c: Buffer) => (operatorLog += c.toString()));
     metricsUrl = `http://127.0.0.1:${httpPort}`;
     const leading = async () => /^autoclint_operator_leader 1$/m.test(await (await fetch(`${metricsUrl}/metrics`)).text());
     await eventually("the operator to be ready and leading", async () => ((await fetch(`${metricsUrl}/readyz`)).ok && (await leading()) ? true : undefined), 60_000, operatorTail);

@@ -10,15 +10,14 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { join } from "node:path";
+import { type ChildProcess } from "node:child_process";
 import { CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { alc, eventMessageId, eventSubject, GROUP, VERSION, type AutoClintRun, type TrainerEvent } from "@autoclint/api";
 import { freePort, startNatsServer, type TestNatsServer } from "@autoclint/api/testing";
 import { eventually } from "./eventually";
-import { ADMIN_KUBECONFIG, clusterAnswers, prepareOperatorNamespace, removeOperatorNamespace, ROOT } from "./local-cluster";
+import { ADMIN_KUBECONFIG, clusterAnswers, prepareOperatorNamespace, removeOperatorNamespace, spawnOperator } from "./local-cluster";
 
 const suffix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
 const NS = `faults-e2e-${suffix}`;
@@ -108,20 +107,12 @@ void describe("faults while events flow: no event lost or counted twice", { skip
   let httpPort = 0;
 
   const startOperator = async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "operator", "src", "main.ts")], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: saKubeconfig,
-        AUTOCLINT_NATS_URL: nats.url, AUTOCLINT_WATCH_NAMESPACE: NS, AUTOCLINT_LEASE_NAMESPACE: NS,
-        // No leader election: the restarted process must not wait out the killed one's Lease.
-        AUTOCLINT_LEADER_ELECTION: "false",
-        AUTOCLINT_HTTP_PORT: String(httpPort), AUTOCLINT_TRAINER_IMAGE: "autoclint/trainer:e2e",
-        AUTOCLINT_DURABLE_CONSUMER: `faults-${suffix}`, POD_NAME: `operator-${suffix}`, AUTOCLINT_LOG_LEVEL: "info",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
+    const child = spawnOperator({
+      kubeconfig: saKubeconfig, natsUrl: nats.url, namespace: NS, httpPort, durableConsumer: `faults-${suffix}`, podName: `operator-${suffix}`,
+      // No leader election: the restarted process must not wait out the killed one's Lease.
+      env: { AUTOCLINT_LEADER_ELECTION: "false" },
+      onOutput: (text) => (operatorLog += text),
     });
-    child.stdout!.on("data", (c: Buffer) => (operatorLog += c.toString()));
-    child.stderr!.on("data", (c: Buffer) => (operatorLog += c.toString()));
     operator = child;
     await eventually("the operator to be ready", async () => {
       try {

@@ -8,13 +8,12 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { join } from "node:path";
+import { type ChildProcess } from "node:child_process";
 import { BatchV1Api, CoordinationV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import { GROUP, VERSION, type AutoClintRun } from "@autoclint/api";
 import { freePort, startNatsServer, type TestNatsServer } from "@autoclint/api/testing";
 import { eventually } from "./eventually";
-import { ADMIN_KUBECONFIG, clusterAnswers, prepareOperatorNamespace, removeOperatorNamespace, ROOT } from "./local-cluster";
+import { ADMIN_KUBECONFIG, clusterAnswers, prepareOperatorNamespace, removeOperatorNamespace, spawnOperator } from "./local-cluster";
 
 const suffix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
 const NS = `lease-e2e-${suffix}`;
@@ -49,19 +48,13 @@ void describe("two operator replicas: one leader at a time", { skip, concurrency
 
   const startReplica = async (name: string): Promise<Replica> => {
     const port = await freePort();
-    const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "operator", "src", "main.ts")], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: saKubeconfig,
-        AUTOCLINT_NATS_URL: nats.url, AUTOCLINT_WATCH_NAMESPACE: NS, AUTOCLINT_LEASE_NAMESPACE: NS, AUTOCLINT_LEASE_NAME: LEASE,
-        AUTOCLINT_HTTP_PORT: String(port), AUTOCLINT_ACTIVE_REQUEUE_SECONDS: "2", AUTOCLINT_TRAINER_IMAGE: "autoclint/trainer:e2e",
-        AUTOCLINT_DURABLE_CONSUMER: `lease-${suffix}`, POD_NAME: name, AUTOCLINT_LOG_LEVEL: "info",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
+    // Output arrives only after this function returns, when `replica` exists.
+    const child = spawnOperator({
+      kubeconfig: saKubeconfig, natsUrl: nats.url, namespace: NS, httpPort: port, durableConsumer: `lease-${suffix}`, podName: name,
+      env: { AUTOCLINT_LEASE_NAME: LEASE, AUTOCLINT_ACTIVE_REQUEUE_SECONDS: "2" },
+      onOutput: (text) => (replica.log += text),
     });
     const replica: Replica = { name, process: child, url: `http://127.0.0.1:${port}`, log: "", exited: new Promise((r) => child.once("exit", (code) => r(code))) };
-    child.stdout!.on("data", (c: Buffer) => (replica.log += c.toString()));
-    child.stderr!.on("data", (c: Buffer) => (replica.log += c.toString()));
     replicas.push(replica);
     return replica;
   };

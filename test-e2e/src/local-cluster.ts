@@ -4,7 +4,7 @@
  * with exactly the identity the chart grants it.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -55,4 +55,37 @@ export async function prepareOperatorNamespace({ namespace, release, serviceAcco
 export function removeOperatorNamespace({ namespace, release }: Pick<OperatorNamespace, "namespace" | "release">): void {
   spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, "delete", "namespace", namespace, "--wait=false"], { stdio: "ignore" });
   spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, "delete", "clusterrole,clusterrolebinding", `${release}-operator`], { stdio: "ignore" });
+}
+
+export interface OperatorProcessOptions {
+  /** The identity it runs as (prepareOperatorNamespace's kubeconfig). */
+  kubeconfig: string;
+  natsUrl: string;
+  /** Watched, and where its leader Lease lives. */
+  namespace: string;
+  httpPort: number;
+  durableConsumer: string;
+  podName: string;
+  /** Further settings of this suite (AUTOCLINT_*), over the defaults. */
+  env?: Record<string, string>;
+  /** Every chunk of its stdout and stderr, for the suite's log. */
+  onOutput: (text: string) => void;
+}
+
+/** The operator from its sources, as a child process configured as the chart configures it. */
+export function spawnOperator(options: OperatorProcessOptions): ChildProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "operator", "src", "main.ts")], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: options.kubeconfig,
+      AUTOCLINT_NATS_URL: options.natsUrl, AUTOCLINT_WATCH_NAMESPACE: options.namespace, AUTOCLINT_LEASE_NAMESPACE: options.namespace,
+      AUTOCLINT_HTTP_PORT: String(options.httpPort), AUTOCLINT_TRAINER_IMAGE: "autoclint/trainer:e2e",
+      AUTOCLINT_DURABLE_CONSUMER: options.durableConsumer, POD_NAME: options.podName, AUTOCLINT_LOG_LEVEL: "info",
+      ...options.env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout!.on("data", (c: Buffer) => options.onOutput(c.toString()));
+  child.stderr!.on("data", (c: Buffer) => options.onOutput(c.toString()));
+  return child;
 }

@@ -7,15 +7,14 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { join } from "node:path";
+import { type ChildProcess } from "node:child_process";
 import { BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions, type V1Job } from "@kubernetes/client-node";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { eventMessageId, eventSubject, GROUP, VERSION, type AutoClintRun, type TrainerEvent } from "@autoclint/api";
 import { freePort, startNatsServer, type TestNatsServer } from "@autoclint/api/testing";
 import { eventually } from "./eventually";
-import { ADMIN_KUBECONFIG, clusterAnswers, prepareOperatorNamespace, removeOperatorNamespace, ROOT } from "./local-cluster";
+import { ADMIN_KUBECONFIG, clusterAnswers, prepareOperatorNamespace, removeOperatorNamespace, spawnOperator } from "./local-cluster";
 
 const suffix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
 const NS = `acr-e2e-${suffix}`;
@@ -58,18 +57,11 @@ void describe("operator on a real control plane", { skip, concurrency: false }, 
     nats = await startNatsServer();
     const httpPort = await freePort();
     metricsUrl = `http://127.0.0.1:${httpPort}`;
-    operator = spawn(process.execPath, ["--import", "tsx", join(ROOT, "operator", "src", "main.ts")], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: saKubeconfig,
-        AUTOCLINT_NATS_URL: nats.url, AUTOCLINT_WATCH_NAMESPACE: NS, AUTOCLINT_LEASE_NAMESPACE: NS,
-        AUTOCLINT_HTTP_PORT: String(httpPort), AUTOCLINT_ACTIVE_REQUEUE_SECONDS: "3", AUTOCLINT_TRAINER_IMAGE: "autoclint/trainer:e2e",
-        AUTOCLINT_DURABLE_CONSUMER: `e2e-${suffix}`, POD_NAME: `operator-${suffix}`, AUTOCLINT_LOG_LEVEL: "info",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
+    operator = spawnOperator({
+      kubeconfig: saKubeconfig, natsUrl: nats.url, namespace: NS, httpPort, durableConsumer: `e2e-${suffix}`, podName: `operator-${suffix}`,
+      env: { AUTOCLINT_ACTIVE_REQUEUE_SECONDS: "3" },
+      onOutput: (text) => (operatorLog += text),
     });
-    operator.stdout!.on("data", (c: Buffer) => (operatorLog += c.toString()));
-    operator.stderr!.on("data", (c: Buffer) => (operatorLog += c.toString()));
     // Ready, and leading: only the leader reconciles and consumes events.
     const leading = async () => /^autoclint_operator_leader 1$/m.test(await (await fetch(`${metricsUrl}/metrics`)).text());
     await eventually("the operator to be ready and leading", async () => ((await fetch(`${metricsUrl}/readyz`)).ok && (await leading()) ? true : undefined), 60_000).catch((error: unknown) => {
