@@ -11,8 +11,8 @@ import { createWriteStream, existsSync } from "node:fs";
 import { readFile, writeFile, mkdir } from "node:fs/promises";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { Type, type Static } from "@sinclair/typebox";
-import { Value } from "@sinclair/typebox/value";
-import { parse, stringify } from "yaml";
+import { stringify } from "yaml";
+import { parseSchemaManifest } from "../run/manifest";
 import {
   API_VERSION, AutoClintBenchmarkSpec, benchmarkCells, MAX_BENCHMARK_CELLS,
   type BenchmarkCell, type BenchmarkCellStatus, type CurvePoint,
@@ -59,16 +59,7 @@ export async function readBenchmarkManifest(file: string): Promise<AutoClintBenc
 }
 
 export function parseBenchmarkManifest(text: string, file: string): AutoClintBenchmarkManifest {
-  let document: unknown;
-  try {
-    document = parse(text);
-  } catch (error) {
-    throw new BenchmarkManifestError(file, [`not valid YAML: ${(error as Error).message}`]);
-  }
-  const withDefaults = Value.Default(AutoClintBenchmarkManifest, Value.Clone(document));
-  const problems = [...Value.Errors(AutoClintBenchmarkManifest, withDefaults)].map((e) => `${e.path || "/"}: ${e.message}`);
-  if (problems.length > 0) throw new BenchmarkManifestError(file, problems);
-  const manifest = withDefaults as AutoClintBenchmarkManifest;
+  const manifest = parseSchemaManifest(AutoClintBenchmarkManifest, text, (problems) => new BenchmarkManifestError(file, problems));
   const more = crossFieldProblems(manifest.spec);
   if (more.length > 0) throw new BenchmarkManifestError(file, more);
   return manifest;

@@ -4,6 +4,7 @@
  * too, with every problem listed by path.
  */
 import { AutoClintRunManifest } from "@autoclint/api";
+import type { Static, TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
@@ -19,17 +20,25 @@ export class ManifestError extends Error {
   }
 }
 
-export function parseRunManifest(text: string, file: string): AutoClintRunManifest {
+/**
+ * A YAML manifest checked against its CRD schema, with the schema's defaults filled in. Every
+ * problem (unparsable YAML, or each schema error by path) goes to `invalid`, which throws.
+ */
+export function parseSchemaManifest<T extends TSchema>(schema: T, text: string, invalid: (problems: string[]) => Error): Static<T> {
   let document: unknown;
   try {
     document = parse(text);
   } catch (error) {
-    throw new ManifestError(file, [`not valid YAML: ${(error as Error).message}`]);
+    throw invalid([`not valid YAML: ${(error as Error).message}`]);
   }
-  const withDefaults = Value.Default(AutoClintRunManifest, Value.Clone(document));
-  const problems = [...Value.Errors(AutoClintRunManifest, withDefaults)].map((e) => `${e.path || "/"}: ${e.message}`);
-  if (problems.length > 0) throw new ManifestError(file, problems);
-  const manifest = withDefaults as AutoClintRunManifest;
+  const withDefaults = Value.Default(schema, Value.Clone(document));
+  const problems = [...Value.Errors(schema, withDefaults)].map((e) => `${e.path || "/"}: ${e.message}`);
+  if (problems.length > 0) throw invalid(problems);
+  return withDefaults as Static<T>;
+}
+
+export function parseRunManifest(text: string, file: string): AutoClintRunManifest {
+  const manifest = parseSchemaManifest(AutoClintRunManifest, text, (problems) => new ManifestError(file, problems));
   const source = manifest.spec.dataset.source;
   if (!source.path && !source.url) throw new ManifestError(file, ["/spec/dataset/source: needs a path (a local folder) or a url (a .tar or .tar.gz)"]);
   // A relative dataset path is relative to the manifest, like kustomize paths.
