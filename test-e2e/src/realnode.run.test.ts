@@ -203,6 +203,11 @@ void describe("the chart and a run on the real node", { skip, concurrency: false
       return r.stdout === "True" ? true : undefined;
     }, 180_000, describeRun("none"));
     timings.push(`helm install to operator Available: ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    // The operator can be Available before NATS' pod passes its readiness probe (seen once in make test).
+    await eventually("the NATS StatefulSet to be ready", () => {
+      const r = run("kubectl", ["--kubeconfig", KUBECONFIG, "-n", NS, "get", "statefulset", `${RELEASE}-nats`, "-o", "jsonpath={.status.readyReplicas}"]);
+      return r.stdout === "1" ? true : undefined;
+    }, 180_000, describeRun("none"));
 
     // Prometheus scrapes the operator pod where the chart's metrics Service points: its
     // EndpointSlice's address and port (what Kubernetes service discovery would find; Debian's
