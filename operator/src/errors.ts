@@ -36,18 +36,6 @@ export class KubeApiError extends Error {
   }
 }
 
-/** A status write kept conflicting after every re-read. */
-export class StatusConflictError extends Error {
-  override name = "StatusConflictError";
-  constructor(
-    readonly object: string,
-    readonly tries: number,
-    options?: { cause?: unknown },
-  ) {
-    super(`status of ${object} still conflicting after ${tries} tries`, options);
-  }
-}
-
 /** A write refused because this replica no longer holds (or never held) the leader Lease. */
 export class NotLeaderError extends Error {
   override name = "NotLeaderError";

@@ -20,7 +20,7 @@ import { LeaderElector, type LeaseApi } from "./leader";
 import type { Logger } from "./log";
 import { OperatorMetrics } from "./metrics";
 import { BenchmarkReconciler } from "./reconcile/benchmark";
-import { ANNOTATION_BENCHMARK, ANNOTATION_RUN, LABEL_RUN_UID, MANAGED_SELECTOR } from "./reconcile/labels";
+import { ANNOTATION_BENCHMARK, ANNOTATION_RUN, LABEL_BENCHMARK_UID, LABEL_RUN_UID, MANAGED_SELECTOR } from "./reconcile/labels";
 import { RunReconciler } from "./reconcile/run";
 import { backoffDelayMs } from "./controller/queue";
 
@@ -113,10 +113,32 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
     activeRequeueMs: config.activeRequeueSeconds * 1000,
     instance: config.identity,
   });
+  const enqueueBenchmarkOf = (object: Annotated) => {
+    const benchmark = object.metadata?.annotations?.[ANNOTATION_BENCHMARK];
+    if (benchmark && object.metadata?.namespace) controllerRef.current?.enqueue(BENCHMARK_RESOURCE.kind, object.metadata.namespace, benchmark);
+  };
+  const enqueueSelf = (kind: string) => (object: KubeObject) => controllerRef.current?.enqueue(kind, object.metadata?.namespace ?? "", object.metadata?.name ?? "");
+  const kube = resources.kube;
+  const ns = config.watchNamespace;
+  // Runs, cached and indexed by their benchmark's uid: the benchmark reconciler reads its runs there.
+  const runInformer = new Informer<AutoClintRun & KubeObject>(customSource<AutoClintRun>(kube, RUN_RESOURCE, ns) as ListWatchSource<AutoClintRun & KubeObject>, {
+    onUpsert: (run, previous) => {
+      // A status-only update (the event consumer's or the reconciler's own write) gives the
+      // reconciler nothing new to act on; a benchmark, though, follows its runs' status.
+      if (!statusOnlyUpdate(run, previous)) enqueueSelf(RUN_RESOURCE.kind)(run);
+      enqueueBenchmarkOf(run);
+    },
+    onDelete: (run) => {
+      const { namespace = "", name } = run.metadata;
+      metrics.forgetRun(namespace, name);
+      enqueueBenchmarkOf(run);
+      void consumer.purgeRun(namespace, name).catch((error: unknown) => log.warn("purging a run's events failed", { namespace, name, error }));
+    },
+  }, { ...informerOptions("autoclintruns"), indexBy: (run) => run.metadata.labels?.[LABEL_BENCHMARK_UID] });
   const benchmarkReconciler = new BenchmarkReconciler({
     get: (ns, name) => resources.getCustom<AutoClintBenchmark>(BENCHMARK_RESOURCE, ns, name),
-    replaceStatus: (b) => resources.replaceCustomStatus(BENCHMARK_RESOURCE, b),
-    listRuns: (ns, selector) => resources.listCustom<AutoClintRun>(RUN_RESOURCE, ns, selector),
+    patchStatus: (ns, name, uid, status) => resources.patchCustomStatus<AutoClintBenchmark>(BENCHMARK_RESOURCE, ns, name, uid, status),
+    runsOf: (ns, benchmarkUid) => runInformer.byIndex(benchmarkUid).filter((run) => run.metadata.namespace === ns),
     createRun: (run) => resources.createCustom(RUN_RESOURCE, run),
   }, { metrics });
   const controller = new Controller(queue, [runReconciler, benchmarkReconciler], { workers: config.workers, log, metrics });
@@ -126,28 +148,8 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
     streamMaxAgeMs: config.streamMaxAgeSeconds * 1000, streamMaxBytes: config.streamMaxBytes,
   });
 
-  const enqueueBenchmarkOf = (object: Annotated) => {
-    const benchmark = object.metadata?.annotations?.[ANNOTATION_BENCHMARK];
-    if (benchmark && object.metadata?.namespace) controller.enqueue(BENCHMARK_RESOURCE.kind, object.metadata.namespace, benchmark);
-  };
-  const enqueueSelf = (kind: string) => (object: KubeObject) => controller.enqueue(kind, object.metadata?.namespace ?? "", object.metadata?.name ?? "");
-  const kube = resources.kube;
-  const ns = config.watchNamespace;
   const informers: Informer<KubeObject>[] = [
-    new Informer(customSource<AutoClintRun>(kube, RUN_RESOURCE, ns) as ListWatchSource<KubeObject>, {
-      onUpsert: (run, previous) => {
-        // A status-only update (the event consumer's or the reconciler's own write) gives the
-        // reconciler nothing new to act on; a benchmark, though, follows its runs' status.
-        if (!statusOnlyUpdate(run as AutoClintRun, previous as AutoClintRun | undefined)) enqueueSelf(RUN_RESOURCE.kind)(run);
-        enqueueBenchmarkOf(run);
-      },
-      onDelete: (run) => {
-        const { namespace = "", name = "" } = run.metadata ?? {};
-        metrics.forgetRun(namespace, name);
-        enqueueBenchmarkOf(run);
-        void consumer.purgeRun(namespace, name).catch((error: unknown) => log.warn("purging a run's events failed", { namespace, name, error }));
-      },
-    }, informerOptions("autoclintruns")),
+    runInformer,
     new Informer(customSource<AutoClintBenchmark>(kube, BENCHMARK_RESOURCE, ns) as ListWatchSource<KubeObject>, {
       onUpsert: enqueueSelf(BENCHMARK_RESOURCE.kind),
       onDelete: enqueueSelf(BENCHMARK_RESOURCE.kind),

@@ -5,7 +5,7 @@
  * `applyOutcome` is the one place that decides what happens next.
  */
 import { randomBytes } from "node:crypto";
-import { StatusConflictError, TerminalError, KubeApiError } from "../errors";
+import { TerminalError, KubeApiError } from "../errors";
 import type { Logger } from "../log";
 import type { WorkQueue } from "./queue";
 
@@ -62,7 +62,7 @@ export function applyOutcome(queue: QueueActions, key: string, result: Reconcile
     return "terminal";
   }
   queue.addRateLimited(key);
-  const conflict = error instanceof StatusConflictError || (error instanceof KubeApiError && error.conflict);
+  const conflict = error instanceof KubeApiError && error.conflict;
   return conflict ? "conflict" : "error";
 }
 

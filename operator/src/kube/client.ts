@@ -100,16 +100,6 @@ export class KubeResources {
     );
   }
 
-  /** Replaces status; the body's resourceVersion makes a stale write fail with 409. */
-  replaceCustomStatus<T extends CustomObject>(resource: CustomResource, object: T): Promise<T> {
-    const { namespace = "", name } = object.metadata;
-    return this.write(`update ${resource.kind} ${namespace}/${name} status`, () =>
-      this.kube.custom.replaceNamespacedCustomObjectStatus({
-        group: GROUP, version: VERSION, namespace, plural: resource.plural, name, body: object, fieldManager: this.fieldManager,
-      }) as Promise<T>,
-    );
-  }
-
   /**
    * Merge-patches status through the status subresource. `uid` in the body is a precondition: a
    * new object under the same name fails with 409 instead of receiving the old one's status.
@@ -131,13 +121,6 @@ export class KubeResources {
         group: GROUP, version: VERSION, namespace, plural: resource.plural, body: object, fieldManager: this.fieldManager,
       }) as Promise<T>,
     );
-  }
-
-  async listCustom<T extends CustomObject>(resource: CustomResource, namespace: string, labelSelector: string): Promise<T[]> {
-    const list = (await kubeCall(`list ${resource.kind} in ${namespace}`, () =>
-      this.kube.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: resource.plural, labelSelector }),
-    )) as { items: T[] };
-    return list.items;
   }
 
   createJob(job: V1Job): Promise<V1Job> {

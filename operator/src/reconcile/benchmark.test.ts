@@ -82,15 +82,27 @@ void test("a template edit: old runs are kept as previous cells with their gener
   assert.equal(cellRun(edited, newCells[0]!).metadata.labels![LABEL_BENCHMARK_GENERATION], "2");
 });
 
-/** An in-memory API whose list can lag behind its creates, as an informer cache can. */
+/** An in-memory API whose run cache can lag behind its creates, as an informer cache can; status takes merge patches. */
 class MemoryApi implements BenchmarkApi {
   runs = new Map<string, AutoClintRun>();
-  listLags = false;
+  cacheLags = false;
   maxUnfinished = 0;
+  patches: Record<string, unknown>[] = [];
   constructor(public benchmark: AutoClintBenchmark) {}
   get = async (): Promise<AutoClintBenchmark | undefined> => structuredClone(this.benchmark);
-  replaceStatus = async (b: AutoClintBenchmark) => (this.benchmark = structuredClone(b));
-  listRuns = async () => (this.listLags ? [] : [...this.runs.values()].map((r) => structuredClone(r)));
+  patchStatus = async (_namespace: string, _name: string, uid: string, patch: Record<string, unknown>) => {
+    assert.equal(uid, this.benchmark.metadata.uid, "the patch is preconditioned on the benchmark's uid");
+    this.patches.push(structuredClone(patch));
+    const status: Record<string, unknown> = { ...this.benchmark.status };
+    for (const [key, value] of Object.entries(patch)) {
+      if (value === null) delete status[key];
+      else status[key] = value;
+    }
+    this.benchmark = { ...this.benchmark, status: structuredClone(status) };
+    return structuredClone(this.benchmark);
+  };
+  runsOf = (_namespace: string, benchmarkUid: string) =>
+    this.cacheLags ? [] : [...this.runs.values()].filter((r) => r.metadata.labels?.["autoclint.io/benchmark-uid"] === benchmarkUid).map((r) => structuredClone(r));
   createRun = async (run: AutoClintRun) => {
     if (this.runs.has(run.metadata.name)) throw new KubeApiError("create", 409, "AlreadyExists", "exists");
     this.runs.set(run.metadata.name, structuredClone(run));
@@ -99,7 +111,7 @@ class MemoryApi implements BenchmarkApi {
   };
 }
 
-void test("the reconciler never passes parallelism, even when its list lags behind its own creates; the standings go to /metrics", async () => {
+void test("the reconciler never passes parallelism, even when its cache lags behind its own creates; the standings go to /metrics", async () => {
   const api = new MemoryApi(benchmarkFixture({ parallelism: 2 }));
   const metrics = new OperatorMetrics({ processMetrics: false });
   const reconciler = new BenchmarkReconciler(api, { metrics });
@@ -107,10 +119,10 @@ void test("the reconciler never passes parallelism, even when its list lags behi
   const request = { namespace: "team-a", name: "bench" };
   await reconciler.reconcile(request, context);
   assert.equal(api.runs.size, 2);
-  api.listLags = true; // the next list shows none of them yet
+  api.cacheLags = true; // the cache shows none of them yet
   await reconciler.reconcile(request, context);
   assert.equal(api.runs.size, 2, "runs created earlier still count as in flight");
-  api.listLags = false;
+  api.cacheLags = false;
   for (let round = 0; round < 6; round++) {
     for (const run of api.runs.values()) run.status = { phase: "Succeeded", finalAlc: 0.5 };
     await reconciler.reconcile(request, context);
@@ -135,11 +147,38 @@ void test("a same-named run that is not the benchmark's blocks its cell, which f
   const api = new MemoryApi(b);
   const squatted = benchmarkCells("bench", b.spec)[1]!.name;
   api.runs.set(squatted, { apiVersion: "autoclint.io/v1alpha1", kind: "AutoClintRun", metadata: { name: squatted }, spec: { dataset: { source: { path: "/x" } }, timeBudgetSeconds: 60 } });
-  const listRuns = api.listRuns;
-  api.listRuns = async () => (await listRuns()).filter((r) => r.metadata.name !== squatted); // a label selector would not show it
   const reconciler = new BenchmarkReconciler(api);
   await reconciler.reconcile({ namespace: "team-a", name: "bench" }, { reconcileId: "r", log: silentLogger });
   const cell = api.benchmark.status!.cells!.find((c) => c.run === squatted)!;
   assert.equal(cell.phase, "Failed");
   assert.match(cell.message!, /already exists and does not belong to this benchmark/);
+});
+
+void test("status is merge-patched: only the fields that changed, none when nothing did, conditions never touched, a vanished field sent as null", async () => {
+  const api = new MemoryApi(benchmarkFixture({ seeds: [0] }));
+  api.benchmark.status = { conditions: [{ type: "Someone", status: "True", reason: "Else", message: "", lastTransitionTime: "2026-01-01T00:00:00Z" }] };
+  const reconciler = new BenchmarkReconciler(api);
+  const context = { reconcileId: "r", log: silentLogger };
+  const request = { namespace: "team-a", name: "bench" };
+  await reconciler.reconcile(request, context);
+  assert.equal(api.patches.length, 1);
+  assert.equal(api.patches[0]!.phase, "Running");
+  assert.ok(!("conditions" in api.patches[0]!), "conditions are not the reconciler's");
+  await reconciler.reconcile(request, context);
+  assert.equal(api.patches.length, 1, "an unchanged status is not written again");
+  for (const run of api.runs.values()) run.status = { phase: "Succeeded", finalAlc: 0.5, nauc: 0.75 };
+  await reconciler.reconcile(request, context);
+  const finished = api.patches[1]!;
+  assert.equal(finished.phase, "Succeeded");
+  assert.equal(finished.bestAlc, 0.5);
+  assert.ok(!("total" in finished) && !("observedGeneration" in finished), "unchanged fields are left out of the patch");
+  // A template edit: the old runs are previous cells, unranked, so the best ALC and the leader go.
+  api.benchmark = { ...api.benchmark, metadata: { ...api.benchmark.metadata, generation: 2 }, spec: { ...api.benchmark.spec, template: { timeBudgetSeconds: 120 } } };
+  await reconciler.reconcile(request, context);
+  const edited = api.patches[2]!;
+  assert.equal(edited.bestAlc, null);
+  assert.equal(edited.leader, null);
+  assert.equal((edited.previousCells as unknown[]).length, 4);
+  assert.equal(api.benchmark.status!.conditions![0]!.type, "Someone");
+  assert.equal(api.benchmark.status!.bestAlc, undefined);
 });

@@ -16,7 +16,7 @@ import {
 import type { Reconciler, ReconcileContext, ReconcileRequest } from "../controller/controller";
 import { KubeApiError } from "../errors";
 import { ANNOTATION_BENCHMARK, LABEL_BENCHMARK_UID, LABEL_MANAGED_BY, MANAGED_BY } from "./labels";
-import { sameJson, updateStatus, type StatusStore } from "./status";
+import { patchOwnedStatus, type StatusPatcher } from "./status";
 
 export const ANNOTATION_DATASET = "autoclint.io/dataset";
 export const ANNOTATION_VARIANT = "autoclint.io/variant";
@@ -34,10 +34,20 @@ export interface BenchmarkMetrics {
   forgetBenchmark(namespace: string, benchmark: string): void;
 }
 
-export interface BenchmarkApi extends StatusStore<AutoClintBenchmark> {
-  listRuns(namespace: string, labelSelector: string): Promise<AutoClintRun[]>;
+/** The Kubernetes calls the benchmark reconciler needs. */
+export interface BenchmarkApi extends StatusPatcher<AutoClintBenchmark> {
+  /**
+   * The benchmark's runs (label autoclint.io/benchmark-uid), of every generation: from the run
+   * informer's cache, indexed by that label, so no request and possibly behind our own creates.
+   */
+  runsOf(namespace: string, benchmarkUid: string): AutoClintRun[];
   createRun(run: AutoClintRun): Promise<AutoClintRun>;
 }
+
+/** Every status field the reconciler writes: all but conditions. One absent from a new status is removed. */
+const BENCHMARK_STATUS_FIELDS = [
+  "phase", "observedGeneration", "message", "total", "active", "finished", "succeeded", "failed", "bestAlc", "leader", "cells", "previousCells", "leaderboard",
+] as const satisfies readonly Exclude<keyof AutoClintBenchmarkStatus, "conditions">[];
 
 const isFinished = (run: AutoClintRun | undefined) => run?.status?.phase === "Succeeded" || run?.status?.phase === "Failed";
 
@@ -180,8 +190,8 @@ export function benchmarkStatus(
 export class BenchmarkReconciler implements Reconciler {
   readonly kind = "AutoClintBenchmark";
   /**
-   * Runs this replica created that a list has not shown yet, per benchmark uid: they count as in
-   * flight, so a list that lags behind our own creates can never push past the limits.
+   * Runs this replica created that the cache does not show yet, per benchmark uid: they count as in
+   * flight, so a cache that lags behind our own creates can never push past the limits.
    */
   private readonly expected = new Map<string, Map<string, { run: AutoClintRun; at: number }>>();
 
@@ -209,8 +219,7 @@ export class BenchmarkReconciler implements Reconciler {
       await this.writeStatus(benchmark, { phase: "Failed", observedGeneration: benchmark.metadata.generation, message: (error as Error).message });
       return;
     }
-    const listed = await this.api.listRuns(namespace, `${LABEL_BENCHMARK_UID}=${uid}`);
-    const runs = new Map(listed.map((r) => [r.metadata.name, r]));
+    const runs = new Map(this.api.runsOf(namespace, uid).map((r) => [r.metadata.name, r]));
     const expected = this.expected.get(uid) ?? new Map<string, { run: AutoClintRun; at: number }>();
     for (const [runName, { run, at }] of expected) {
       if (runs.has(runName) || this.now() - at > EXPECTATION_TTL_MS) expected.delete(runName);
@@ -237,12 +246,8 @@ export class BenchmarkReconciler implements Reconciler {
     await this.writeStatus(benchmark, status);
   }
 
+  /** A merge patch of the fields that differ from the status read (none: no request). */
   private async writeStatus(benchmark: AutoClintBenchmark, status: AutoClintBenchmarkStatus): Promise<void> {
-    const { namespace = "", name } = benchmark.metadata;
-    await updateStatus<AutoClintBenchmarkStatus, AutoClintBenchmark>(
-      this.api, namespace, name,
-      (current) => (sameJson({ ...current.status, conditions: undefined }, status) ? undefined : { ...status, conditions: current.status?.conditions }),
-      benchmark,
-    );
+    await patchOwnedStatus(this.api, benchmark, Object.fromEntries(BENCHMARK_STATUS_FIELDS.map((field) => [field, status[field]])));
   }
 }

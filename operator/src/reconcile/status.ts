@@ -1,48 +1,13 @@
 /**
- * Status writes through the status subresource with optimistic concurrency: read, apply the
- * change, replace with the read's resourceVersion; on 409 read again and re-apply. Both writers
- * (the reconciler and the event consumer) go through here and each touches only its own fields.
+ * Status writes through the status subresource as merge patches: each writer (the run reconciler,
+ * the event consumer, the benchmark reconciler) sends only the fields it owns, so writers of
+ * disjoint fields never conflict and no write needs a read first.
  */
-import { KubeApiError, StatusConflictError } from "../errors";
-
-export interface StatusStore<T> {
-  get(namespace: string, name: string): Promise<T | undefined>;
-  replaceStatus(object: T): Promise<T>;
-}
+import { KubeApiError } from "../errors";
 
 interface WithStatus<S> {
   metadata: { name: string; namespace?: string };
   status?: S;
-}
-
-export const STATUS_WRITE_TRIES = 5;
-
-/**
- * `mutate` returns the new status, or undefined when there is nothing to write. Returns the stored
- * object, or undefined when it no longer exists.
- */
-export async function updateStatus<S, T extends WithStatus<S>>(
-  store: StatusStore<T>,
-  namespace: string,
-  name: string,
-  mutate: (current: T) => S | undefined,
-  first?: T,
-): Promise<T | undefined> {
-  let current = first;
-  for (let attempt = 1; attempt <= STATUS_WRITE_TRIES; attempt++) {
-    current ??= await store.get(namespace, name);
-    if (!current) return undefined;
-    const next = mutate(current);
-    if (next === undefined) return current;
-    try {
-      return await store.replaceStatus({ ...current, status: next });
-    } catch (error) {
-      if (error instanceof KubeApiError && error.notFound) return undefined;
-      if (!(error instanceof KubeApiError && error.conflict)) throw error;
-      current = undefined; // someone else wrote: read again and re-apply
-    }
-  }
-  throw new StatusConflictError(`${namespace}/${name}`, STATUS_WRITE_TRIES);
 }
 
 /** A store whose status is merge-patched: each writer sends only the fields it owns. */
