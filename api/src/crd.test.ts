@@ -8,6 +8,7 @@ import { parse } from "yaml";
 import { renderCrds, toStructural, type JsonSchemaProps } from "./crd";
 import { CRD_DIR } from "./generate-crds";
 import { AutoClintRunManifest, AutoClintRunSpec } from "./run";
+import { AutoClintPoolSpec } from "./pool";
 import { PolicyStep } from "./policy";
 
 void test("checked-in CRDs match the TypeBox schemas (run `make crds` when this fails)", () => {
@@ -80,4 +81,17 @@ void test("the extended spec still reads a minimal local manifest (the trainer's
     retries: { limit: 1, onFailure: ["OOMKilled"] },
   };
   assert.ok(Value.Check(AutoClintRunSpec, full), [...Value.Errors(AutoClintRunSpec, full)].map((e) => `${e.path} ${e.message}`).join());
+});
+
+void test("the pool CRD carries its minWarm <= maxWarm rule, short name and no maxGpuWaitSeconds (a warm pod never waits for a run's GPU)", () => {
+  const text = renderCrds()["autoclint.io_autoclintpools.yaml"]!;
+  const crd = parse(text) as { spec: { names: { shortNames: string[] }; versions: { schema: { openAPIV3Schema: JsonSchemaProps } }[] } };
+  assert.deepEqual(crd.spec.names.shortNames, ["acp"]);
+  const spec = (crd.spec.versions[0]!.schema.openAPIV3Schema.properties as Record<string, JsonSchemaProps>).spec!;
+  assert.deepEqual(spec["x-kubernetes-validations"], [{ rule: "self.minWarm <= self.maxWarm", message: "minWarm cannot exceed maxWarm" }]);
+  assert.deepEqual(spec.required, ["minWarm", "maxWarm"]);
+  const scheduling = (spec.properties as Record<string, JsonSchemaProps>).scheduling!;
+  assert.ok(!("maxGpuWaitSeconds" in (scheduling.properties as object)));
+  assert.ok(Value.Check(AutoClintPoolSpec, { minWarm: 1, maxWarm: 3, resources: { gpu: 1 }, datasetClaims: ["datasets"] }));
+  assert.ok(!Value.Check(AutoClintPoolSpec, { minWarm: 1 }), "maxWarm is required");
 });

@@ -1,5 +1,6 @@
 export * from "./run";
 export * from "./benchmark";
+export * from "./pool";
 export * from "./kube";
 export * from "./events";
 export * from "./policy";
