@@ -8,6 +8,7 @@ import { registerDatasetCommands } from "./datasets";
 import { registerExploreCommand } from "./explore";
 import { registerRunCommand } from "./run";
 import { registerScoreCommand } from "./score";
+import { registerStandbyCommand } from "./standby";
 
 const program = new Command()
   .name("autoclint")
@@ -15,6 +16,7 @@ const program = new Command()
   .showHelpAfterError();
 
 registerRunCommand(program);
+registerStandbyCommand(program);
 registerScoreCommand(program);
 registerExploreCommand(program);
 registerDatasetCommands(program);

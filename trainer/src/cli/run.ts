@@ -2,7 +2,8 @@ import type { Command } from "commander";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { readRunManifest } from "../run/manifest";
-import { runLocal } from "../run/local-run";
+import type { AutoClintRunManifest } from "@autoclint/api";
+import { runLocal, type LocalRunOptions } from "../run/local-run";
 import { createReporter } from "./progress";
 
 interface RunFlags {
@@ -41,38 +42,51 @@ export function registerRunCommand(program: Command): void {
     .option("--budget <seconds>", "override spec.timeBudgetSeconds")
     .option("--dataset <dir>", "override spec.dataset.source.path")
     .action(async (file: string, flags: RunFlags) => {
-      const env = runEnvironment(process.env);
       const manifest = await readRunManifest(file);
       if (flags.budget) manifest.spec.timeBudgetSeconds = Number(flags.budget);
       if (flags.dataset) manifest.spec.dataset.source = { path: resolve(flags.dataset) };
-      if (env.namespace) manifest.metadata.namespace = env.namespace;
-      const outDir = resolve(flags.out ?? env.outDir ?? `runs/${manifest.metadata.name}`);
-      const natsUrl = flags.nats ?? env.natsUrl;
-      const reporter = createReporter(manifest.spec.timeBudgetSeconds);
-      try {
-        const result = await runLocal({
-          manifest,
-          outDir,
-          reporter,
-          cacheDir: env.cacheDir,
-          attempt: env.attempt,
-          ...(env.uid ? { uid: env.uid } : {}),
-          ...(flags.engine ? { engine: flags.engine } : {}),
-          ...(natsUrl ? { natsUrl } : {}),
-        });
-        reporter.stop();
-        const first = result.firstPredictionSeconds === null ? "none" : `${result.firstPredictionSeconds.toFixed(1)} s`;
-        process.stdout.write(
-          [
-            `ALC ${result.alc === null ? "n/a (no test solution)" : result.alc.toFixed(4)}  final NAUC ${result.nauc?.toFixed(4) ?? "n/a"}`,
-            `first prediction ${first}, ${result.predictions} predictions, ${result.imagesPerSecond} train images/s on ${result.device} (${result.deviceName})`,
-            `model: ${result.model.init} init; augmentation: ${result.augmentation.summary}`,
-            `result:         ${resolve(outDir, "result.json")}`,
-            ...(result.alc === null ? [] : [`learning curve: ${result.learningCurvePng}`]),
-          ].join("\n") + "\n",
-        );
-      } finally {
-        reporter.stop();
-      }
+      await executeRun(manifest, runEnvironment(process.env), flags);
     });
+}
+
+/**
+ * Runs a manifest with the run environment (a cold pod's from its Job, a warm pod's from its
+ * assignment) and prints the summary. `extra` carries what a standby pod has already started.
+ */
+export async function executeRun(
+  manifest: AutoClintRunManifest,
+  env: ReturnType<typeof runEnvironment>,
+  flags: Pick<RunFlags, "out" | "engine" | "nats">,
+  extra: Pick<LocalRunOptions, "now" | "startedAtMs" | "startedEngine"> = {},
+): Promise<void> {
+  if (env.namespace) manifest.metadata.namespace = env.namespace;
+  const outDir = resolve(flags.out ?? env.outDir ?? `runs/${manifest.metadata.name}`);
+  const natsUrl = flags.nats ?? env.natsUrl;
+  const reporter = createReporter(manifest.spec.timeBudgetSeconds);
+  try {
+    const result = await runLocal({
+      manifest,
+      outDir,
+      reporter,
+      cacheDir: env.cacheDir,
+      attempt: env.attempt,
+      ...extra,
+      ...(env.uid ? { uid: env.uid } : {}),
+      ...(flags.engine ? { engine: flags.engine } : {}),
+      ...(natsUrl ? { natsUrl } : {}),
+    });
+    reporter.stop();
+    const first = result.firstPredictionSeconds === null ? "none" : `${result.firstPredictionSeconds.toFixed(1)} s`;
+    process.stdout.write(
+      [
+        `ALC ${result.alc === null ? "n/a (no test solution)" : result.alc.toFixed(4)}  final NAUC ${result.nauc?.toFixed(4) ?? "n/a"}`,
+        `first prediction ${first}, ${result.predictions} predictions, ${result.imagesPerSecond} train images/s on ${result.device} (${result.deviceName})`,
+        `model: ${result.model.init} init; augmentation: ${result.augmentation.summary}`,
+        `result:         ${resolve(outDir, "result.json")}`,
+        ...(result.alc === null ? [] : [`learning curve: ${result.learningCurvePng}`]),
+      ].join("\n") + "\n",
+    );
+  } finally {
+    reporter.stop();
+  }
 }

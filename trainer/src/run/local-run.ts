@@ -13,7 +13,7 @@ import { prepareData, type EarlyData } from "../autoclint/prepare";
 import { fitQuickModel, predictQuick, type QuickFit } from "../autoclint/quick-model";
 import { fetchDataset } from "../datasets/fetch";
 import { openDataset } from "../datasets/open";
-import type { EngineInfo } from "../engines/engine";
+import type { Engine, EngineInfo } from "../engines/engine";
 import { createEngine } from "../engines/index";
 import type { Reporter, RunStatusLine } from "./reporter";
 import { TestScorer } from "./test-scorer";
@@ -35,6 +35,10 @@ export interface LocalRunOptions {
   cacheDir: string;
   /** Seconds since the trainer started (process start by default). */
   now?: () => number;
+  /** Epoch milliseconds at which the trainer's clock started (process start by default). */
+  startedAtMs?: number;
+  /** An engine already started (a warm standby pod's, see standby.ts); spawned here when absent. */
+  startedEngine?: Engine;
 }
 
 export interface RunResult {
@@ -110,7 +114,7 @@ export async function runLocal(options: LocalRunOptions): Promise<RunResult> {
   const mark = (name: string) => (timings[name] = +now().toFixed(3));
 
   // ---------------------------------------------------------------- engine first: it starts slowly
-  const engine = createEngine(engineName, { log: (line) => reporter.log(`[engine] ${line}`) });
+  const engine = options.startedEngine ?? createEngine(engineName, { log: (line) => reporter.log(`[engine] ${line}`) });
   const engineReady = engine.ready().then((info) => {
     mark("engineReady");
     return info;
@@ -126,7 +130,7 @@ export async function runLocal(options: LocalRunOptions): Promise<RunResult> {
     outDir: options.outDir,
     task,
     budget,
-    startedAtMs: performance.timeOrigin,
+    startedAtMs: options.startedAtMs ?? performance.timeOrigin,
     now,
     run: {
       namespace: manifest.metadata.namespace ?? "local",
