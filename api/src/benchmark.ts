@@ -4,13 +4,12 @@
  * average over datasets of each variant's rank by ALC.
  */
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
-import { Conditions, ObjectMeta } from "./kube";
+import { Conditions, DNS_LABEL_PATTERN, ObjectMeta } from "./kube";
 import { AutoClintRunSpec, Dataset, RunPhaseSchema } from "./run";
 
-const DNS_LABEL = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 
 export const BenchmarkDataset = Type.Object({
-  name: Type.String({ pattern: DNS_LABEL, maxLength: 20, description: "Short name, part of each run's name." }),
+  name: Type.String({ pattern: DNS_LABEL_PATTERN, maxLength: 20, description: "Short name, part of each run's name." }),
   dataset: Dataset,
 });
 export type BenchmarkDataset = Static<typeof BenchmarkDataset>;
@@ -38,7 +37,7 @@ const SharedRunFields = withoutDefaults(Type.Partial(Type.Omit(AutoClintRunSpec,
 
 export const BenchmarkVariant = Type.Composite(
   [
-    Type.Object({ name: Type.String({ pattern: DNS_LABEL, maxLength: 20, description: "Short name, part of each run's name." }) }),
+    Type.Object({ name: Type.String({ pattern: DNS_LABEL_PATTERN, maxLength: 20, description: "Short name, part of each run's name." }) }),
     SharedRunFields,
   ],
   { description: "A partial run spec, merged over the template (objects merge key by key; arrays and scalars replace)." },

@@ -12,6 +12,7 @@ import type { TSchema } from "@sinclair/typebox";
 import { stringify } from "yaml";
 import { AutoClintBenchmarkSpec, AutoClintBenchmarkStatus } from "./benchmark";
 import { AutoClintPoolSpec, AutoClintPoolStatus } from "./pool";
+import { OBJECT_NAME } from "./kube";
 import { AutoClintRunSpec, AutoClintRunStatus, GROUP, MUTABLE_SPEC_FIELDS, VERSION } from "./run";
 
 export type JsonSchemaProps = { [key: string]: unknown };
@@ -180,6 +181,13 @@ export function immutableSpecRules(spec: TSchema, mutable: readonly string[]): J
 
 const ageColumn = { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" };
 
+/** Every kind is named by a DNS label (OBJECT_NAME): others are refused by the API server with a message naming metadata.name. */
+const OBJECT_NAME_RULE = {
+  rule: `self.metadata.name.matches('${OBJECT_NAME.pattern}')`,
+  message: "metadata.name must be a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit (no dots: the name becomes part of the names of the objects the operator creates, and of NATS subjects)",
+  fieldPath: ".metadata.name",
+};
+
 export const RUN_CRD: CrdDefinition = {
   kind: "AutoClintRun",
   plural: "autoclintruns",
@@ -268,10 +276,11 @@ export function buildCrd(def: CrdDefinition): JsonSchemaProps {
               description: def.description,
               type: "object",
               required: ["spec"],
+              "x-kubernetes-validations": [OBJECT_NAME_RULE],
               properties: {
                 apiVersion: { type: "string" },
                 kind: { type: "string" },
-                metadata: { type: "object" },
+                metadata: { type: "object", properties: { name: { type: "string", maxLength: OBJECT_NAME.maxLength } } },
                 spec: withRules(toStructural(def.spec, "/spec"), def.specRules),
                 status: toStructural(def.status, "/status"),
               },

@@ -56,6 +56,14 @@ export const OwnerReference = Type.Object({
   blockOwnerDeletion: Type.Optional(Type.Boolean()),
 });
 
+/** An RFC 1123 DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit. */
+export const DNS_LABEL_PATTERN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+/**
+ * Runs and benchmarks are named by DNS labels, stricter than the subdomain Kubernetes allows: a dot
+ * in a run's name would split its NATS subject token, and a benchmark's name starts its runs'.
+ */
+export const OBJECT_NAME = { pattern: DNS_LABEL_PATTERN, maxLength: 63 } as const;
+
 /** The metadata fields the operator reads; the CRD leaves metadata to the API server. */
 export const ObjectMeta = Type.Object({
   name: Type.String(),

@@ -3,7 +3,7 @@
  * (crds/) and the TypeScript types are both generated from these schemas.
  */
 import { FormatRegistry, Type, type Static } from "@sinclair/typebox";
-import { Affinity, Conditions, ObjectMeta, Quantity, Toleration } from "./kube";
+import { Affinity, Conditions, OBJECT_NAME, ObjectMeta, Quantity, Toleration } from "./kube";
 import { SubPolicy } from "./policy";
 
 export const GROUP = "autoclint.io";
@@ -286,7 +286,7 @@ export type AutoClintRun = Static<typeof AutoClintRun>;
 export const AutoClintRunManifest = Type.Object({
   apiVersion: Type.Literal(API_VERSION),
   kind: Type.Literal("AutoClintRun"),
-  metadata: Type.Object({ name: Type.String(), namespace: Type.Optional(Type.String()), uid: Type.Optional(Type.String()) }),
+  metadata: Type.Object({ name: Type.String(OBJECT_NAME), namespace: Type.Optional(Type.String()), uid: Type.Optional(Type.String()) }),
   spec: AutoClintRunSpec,
 });
 export type AutoClintRunManifest = Static<typeof AutoClintRunManifest>;

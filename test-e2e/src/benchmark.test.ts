@@ -293,7 +293,7 @@ void describe("AutoClintBenchmark on a real control plane", { skip, concurrency:
     assert.deepEqual(done.status!.cells!.map((c) => c.run).sort(), runs.map((r) => r.metadata.name).sort());
   });
 
-  void test("the API server refuses a benchmark with repeated names or seeds, or more than 512 cells", async () => {
+  void test("the API server refuses a benchmark with repeated names or seeds, more than 512 cells, or a dot in its name", async () => {
     const base = { datasets: [{ name: "d", dataset: url("d") }], variants: [{ name: "v" }] };
     const refused = async (name: string, spec: AutoClintBenchmarkSpec, why: RegExp) =>
       assert.rejects(createBenchmark(name, spec), (error: { code?: number; body?: unknown }) => {
@@ -304,6 +304,8 @@ void describe("AutoClintBenchmark on a real control plane", { skip, concurrency:
     await refused("dup-variants", { ...base, variants: [{ name: "v" }, { name: "v" }] }, /variants names must be unique/);
     await refused("dup-seeds", { ...base, seeds: [1, 1] }, /seeds\[1\]: Duplicate value: 1/);
     const many = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => ({ name: `${prefix}${i}` }));
+    // A dot in a benchmark's name would reach its runs' names (and their NATS subjects).
+    await refused("dotted.name", base, /metadata\.name must be a DNS label/);
     await refused("too-many", { datasets: many(32, "d").map((d) => ({ ...d, dataset: url("d") })), variants: many(17, "v") }, /within 512 runs/);
   });
 

@@ -14,7 +14,7 @@ import { Type, type Static } from "@sinclair/typebox";
 import { stringify } from "yaml";
 import { parseSchemaManifest } from "../run/manifest";
 import {
-  API_VERSION, AutoClintBenchmarkSpec, benchmarkCells, MAX_BENCHMARK_CELLS,
+  API_VERSION, AutoClintBenchmarkSpec, benchmarkCells, MAX_BENCHMARK_CELLS, OBJECT_NAME,
   type BenchmarkCell, type BenchmarkCellStatus, type CurvePoint,
 } from "@autoclint/api";
 import type { BenchmarkReportInput } from "./bench-report";
@@ -22,7 +22,7 @@ import type { BenchmarkReportInput } from "./bench-report";
 export const AutoClintBenchmarkManifest = Type.Object({
   apiVersion: Type.Literal(API_VERSION),
   kind: Type.Literal("AutoClintBenchmark"),
-  metadata: Type.Object({ name: Type.String({ pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength: 63 }), namespace: Type.Optional(Type.String()) }),
+  metadata: Type.Object({ name: Type.String(OBJECT_NAME), namespace: Type.Optional(Type.String()) }),
   spec: AutoClintBenchmarkSpec,
 });
 export type AutoClintBenchmarkManifest = Static<typeof AutoClintBenchmarkManifest>;

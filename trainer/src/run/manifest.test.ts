@@ -28,6 +28,12 @@ test("every problem is listed by path", () => {
   assert.throws(() => parseRunManifest("a: [", "run.yaml"), /not valid YAML/);
 });
 
+test("a name that is not a DNS label (a dot, uppercase) is refused naming metadata.name, as the API server refuses it", () => {
+  for (const name of ["fmnist.v2", "FMnist", "-x"]) {
+    assert.throws(() => parseRunManifest(valid.replace("name: fmnist", `name: "${name}"`), "run.yaml"), (error: unknown) => error instanceof ManifestError && error.problems.some((p) => p.startsWith("/metadata/name")), name);
+  }
+});
+
 test("spec.anytime.quickModel turns the quick first model off; a non-boolean is refused", () => {
   assert.equal(parseRunManifest(valid, "run.yaml").spec.anytime?.quickModel ?? true, true);
   const off = parseRunManifest(`${valid}  anytime: { quickModel: false }\n`, "run.yaml");
