@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   python3-torch python3-numpy        # the torch engine on CPU (torch 1.13)
+  python3-pip g++ make               # the tfjs engine (hack/tfjs.sh): the TensorFlow wheel, the addon build
   dataset-fashion-mnist              # the fashion-mnist builder's source
   nats-server prometheus             # real servers for tests: JetStream, Prometheus and promtool
   fonts-dejavu-core fonts-liberation fonts-freefont-ttf fonts-noto-color-emoji unicode-data # rendered datasets
@@ -32,6 +33,10 @@ if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
   npm ci --no-fund --no-audit --loglevel=error
   cp package-lock.json "$stamp"
 fi
+
+# The tfjs engine: tfjs-node over the C library of PyPI's TensorFlow wheel, in its own prefix
+# under the cache (cached; the first time downloads 230 MB and builds the addon in about a minute).
+hack/tfjs.sh >/dev/null
 
 node hack/build.mjs
 echo "setup: ok"

@@ -1,4 +1,5 @@
-// Pins each augmentation op of the torch worker, at levels 0, 5 and 9, against an independent
+// Pins each augmentation op of both engines (the torch worker's augment.py, the tfjs engine's
+// tfjs-augment.ts), at levels 0, 5 and 9, against an independent
 // computation written here in TS: magnitudes by the original AutoCLINT's rules (AutoAugment's,
 // skeleton/data/augmentations.py), pixels by PIL's definitions (what the original runs), on small
 // fixed images.
@@ -6,6 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Operation } from "@autoclint/api";
 import { EngineError, type ImageTensor } from "./engine";
+import { TfjsEngine } from "./tfjs";
 import { TorchEngine } from "./torch";
 
 /** One H x W x C image, pixel (y, x, c) from `f`. */
@@ -121,10 +123,15 @@ function unbatch(tensor: ImageTensor, template: Image): Image[] {
   }));
 }
 
-void describe("augmentation ops of the torch worker, pinned to PIL's definitions", () => {
-  let engine: TorchEngine;
+const ENGINES = [
+  ["torch", () => new TorchEngine()],
+  ["tfjs", () => new TfjsEngine()],
+] as const;
+
+for (const [engineName, makeEngine] of ENGINES) void describe(`augmentation ops of the ${engineName} engine, pinned to PIL's definitions`, () => {
+  let engine: TorchEngine | TfjsEngine;
   before(async () => {
-    engine = new TorchEngine();
+    engine = makeEngine();
     await engine.ready();
   });
   after(() => engine.close());

@@ -8,7 +8,6 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { nauc, type Policy } from "@autoclint/api";
 import { EngineError, type ImageTensor, type ModelConfig, type PredictRequest, type Predictions } from "./engine";
-import { createEngine } from "./index";
 import { TorchEngine } from "./torch";
 
 const SIZE = 16;
@@ -99,10 +98,6 @@ async function rejectsWith(promise: Promise<unknown>, type: string): Promise<Eng
   assert.equal(error.engineErrorType, type, error.message);
   return error;
 }
-
-void test("createEngine: tfjs is not available in this build", () => {
-  assert.throws(() => createEngine("tfjs"), (e: unknown) => e instanceof EngineError && /not available in this build/.test(e.message));
-});
 
 void test("a missing interpreter is a typed error, not a hang", async () => {
   const engine = new TorchEngine({ python: "/nonexistent/python3" });
