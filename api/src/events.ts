@@ -81,9 +81,59 @@ export type ResultEvent = Static<typeof ResultEvent>;
 export type ErrorEvent = Static<typeof ErrorEvent>;
 export type TrainerEvent = Static<typeof TrainerEvent>;
 
-/** NATS subject of one event: autoclint.v1.<namespace>.<run>.<type>. */
-export function eventSubject(namespace: string, run: string, type: EventType): string {
-  return `${SUBJECT_ROOT}.${namespace}.${run}.${type}`;
+/**
+ * NATS subject of one event: `autoclint.v1.<namespace>.<run uid>.<attempt>.<type>`. Keyed by the
+ * run's uid, not its name: a uid is one token that no other run shares (names may hold dots and are
+ * reused after a delete), so a run's publish permission and its purge filter are exact.
+ */
+export function eventSubject(run: { namespace: string; uid: string; attempt: number }, type: EventType): string {
+  return `${runAttemptSubjectPrefix(run)}.${type}`;
+}
+
+/** Every subject of one attempt of one run (the trainer credential's publish permission). */
+export function attemptSubjects(run: { namespace: string; uid: string; attempt: number }): string {
+  return `${runAttemptSubjectPrefix(run)}.*`;
+}
+
+/**
+ * The reply inbox of one attempt's trainer: it subscribes there (JetStream's publish acks) and
+ * nowhere else. Its own prefix, not the shared `_INBOX`, where the operator's consumer pulls events.
+ */
+export function trainerInboxPrefix(run: { uid: string; attempt: number }): string {
+  return `_INBOX_AUTOCLINT.${checkToken(run.uid, "uid")}.${run.attempt}`;
+}
+
+/** Every subject of one run, all attempts: the filter that purges a deleted run's events. */
+export function runSubjects(namespace: string, uid: string): string {
+  return `${SUBJECT_ROOT}.${checkToken(namespace, "namespace")}.${checkToken(uid, "uid")}.>`;
+}
+
+function runAttemptSubjectPrefix(run: { namespace: string; uid: string; attempt: number }): string {
+  if (!Number.isInteger(run.attempt) || run.attempt < 0) throw new Error(`run attempt must be a non-negative integer, got ${run.attempt}`);
+  return `${SUBJECT_ROOT}.${checkToken(run.namespace, "namespace")}.${checkToken(run.uid, "uid")}.${run.attempt}`;
+}
+
+/** A subject token may not be empty or hold dots, spaces or wildcards. */
+function checkToken(value: string, what: string): string {
+  if (!/^[A-Za-z0-9_-]+$/.test(value)) throw new Error(`run ${what} ${JSON.stringify(value)} cannot be a NATS subject token (letters, digits, '-' and '_' only)`);
+  return value;
+}
+
+/** The parts of an event subject, or undefined when the subject is not one. */
+export interface SubjectParts {
+  namespace: string;
+  uid: string;
+  attempt: number;
+  type: string;
+}
+
+export function parseEventSubject(subject: string): SubjectParts | undefined {
+  const tokens = subject.split(".");
+  const root = SUBJECT_ROOT.split(".");
+  if (tokens.length !== root.length + 4 || root.some((token, i) => tokens[i] !== token)) return undefined;
+  const [namespace, uid, attempt, type] = tokens.slice(root.length) as [string, string, string, string];
+  if (!/^\d+$/.test(attempt)) return undefined;
+  return { namespace, uid, attempt: Number(attempt), type };
 }
 
 /** JetStream message id: `<run uid>/<attempt>/<seq>`, so a republished event is dropped as a duplicate. */

@@ -25,8 +25,14 @@ export const METRICS = {
   reconcileTotal: "autoclint_reconcile_total",
   /** histogram {kind}: reconcile duration. */
   reconcileDurationSeconds: "autoclint_reconcile_duration_seconds",
-  /** counter {type, outcome}: trainer events consumed (applied, duplicate, stale, orphaned, invalid). */
+  /** counter {type, outcome}: trainer events consumed (applied, duplicate, stale, orphaned, invalid, forged). */
   eventsConsumedTotal: "autoclint_events_consumed_total",
+  /**
+   * counter {reason}: events dropped as forged. `subject`: the body's namespace, uid, attempt or
+   * type disagrees with the subject it was published on (the subject is what the publisher's NATS
+   * credential allows); `run`: the subject's uid belongs to a run other than the one the body names.
+   */
+  eventsForgedTotal: "autoclint_events_forged_total",
   /** counter {writer}: status writes by the reconciler and by the event consumer (coalesced: fewer than events). */
   statusWritesTotal: "autoclint_status_writes_total",
   /** histogram: wall-clock lag from an event's wallTime to its fold into status. */

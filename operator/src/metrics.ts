@@ -10,7 +10,10 @@ import type { RunMetrics } from "./reconcile/run";
 
 const NON_CONFORMING_DEFAULTS = ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"];
 
-export type EventOutcome = "applied" | "duplicate" | "stale" | "orphaned" | "invalid";
+export type EventOutcome = "applied" | "duplicate" | "stale" | "orphaned" | "invalid" | "forged";
+
+/** Why an event was taken for a forgery (see METRICS.eventsForgedTotal). */
+export type ForgeryReason = "subject" | "run";
 
 export class OperatorMetrics implements ControllerMetrics, RunMetrics, BenchmarkMetrics {
   private readonly registry = new Registry();
@@ -26,6 +29,10 @@ export class OperatorMetrics implements ControllerMetrics, RunMetrics, Benchmark
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry],
   });
   private readonly eventsConsumed = new Counter({ name: METRICS.eventsConsumedTotal, help: "Trainer events consumed, by type and outcome.", labelNames: ["type", "outcome"], registers: [this.registry] });
+  private readonly eventsForged = new Counter({
+    name: METRICS.eventsForgedTotal, help: "Trainer events dropped as forged: body and subject disagree, or the subject's run is not the one the body names.",
+    labelNames: ["reason"], registers: [this.registry],
+  });
   private readonly eventLag = new Histogram({
     name: METRICS.eventLagSeconds, help: "Seconds from a trainer event's wall time to its fold into the run's status.",
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers: [this.registry],
@@ -46,6 +53,7 @@ export class OperatorMetrics implements ControllerMetrics, RunMetrics, Benchmark
     }
     this.leader.set(0);
     this.queueDepth.set(0);
+    for (const reason of ["subject", "run"] as const) this.eventsForged.inc({ reason }, 0);
   }
 
   private gauge(name: string, help: string, labelNames: string[]): Gauge {
@@ -109,6 +117,10 @@ export class OperatorMetrics implements ControllerMetrics, RunMetrics, Benchmark
 
   countEvent(type: string, outcome: EventOutcome): void {
     this.eventsConsumed.inc({ type, outcome });
+  }
+
+  countForgedEvent(reason: ForgeryReason): void {
+    this.eventsForged.inc({ reason });
   }
 
   observeEventLag(seconds: number): void {

@@ -132,7 +132,7 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
       const { namespace = "", name } = run.metadata;
       metrics.forgetRun(namespace, name);
       enqueueBenchmarkOf(run);
-      void consumer.purgeRun(namespace, name).catch((error: unknown) => log.warn("purging a run's events failed", { namespace, name, error }));
+      void consumer.purgeRun(namespace, name, run.metadata.uid ?? "").catch((error: unknown) => log.warn("purging a run's events failed", { namespace, name, error }));
     },
   }, { ...informerOptions("autoclintruns"), indexBy: (run) => run.metadata.labels?.[LABEL_BENCHMARK_UID] });
   const benchmarkReconciler = new BenchmarkReconciler({
@@ -145,6 +145,8 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
   controllerRef.current = controller;
   const consumer = new EventConsumer({
     natsUrl: config.natsUrl, durable: config.durableConsumer, runs: runApi, metrics, log: log.child({ component: "events" }),
+    // Asked only for an event whose named run does not have the subject's uid (rare): a scan of the cache.
+    runNameOfUid: (namespace, uid) => runInformer.list().find((run) => run.metadata.uid === uid && run.metadata.namespace === namespace)?.metadata.name,
     streamMaxAgeMs: config.streamMaxAgeSeconds * 1000, streamMaxBytes: config.streamMaxBytes,
   });
 

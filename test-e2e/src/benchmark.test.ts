@@ -97,7 +97,7 @@ void describe("AutoClintBenchmark on a real control plane", { skip, concurrency:
       { ...base, type: "result", seq: 1, elapsedSeconds: 30, alc, nauc, firstPredictionSeconds: 20, predictions: 1 },
     ];
     for (const event of events) {
-      await eventually("a stored publish", async () => (await js.publish(eventSubject(NS, run.metadata.name, event.type), JSON.stringify(event), { msgID: eventMessageId(event) })) ?? undefined, 20_000);
+      await eventually("a stored publish", async () => (await js.publish(eventSubject(identity, event.type), JSON.stringify(event), { msgID: eventMessageId(event) })) ?? undefined, 20_000);
     }
   }
 

@@ -153,7 +153,7 @@ void describe("faults while events flow: no event lost or counted twice", { skip
       if (i === faultAt) fault = midway();
       for (let tries = 0; ; tries++) {
         try {
-          await js.publish(eventSubject(NS, event.run.name, "nauc"), JSON.stringify(event), { msgID: eventMessageId(event), timeout: 2000 });
+          await js.publish(eventSubject(event.run, "nauc"), JSON.stringify(event), { msgID: eventMessageId(event), timeout: 2000 });
           break;
         } catch (error) {
           if (tries > 120) throw error;

@@ -167,7 +167,7 @@ void describe("operator on a real control plane", { skip, concurrency: false }, 
         elapsedSeconds: 15 * (seq + 1), wallTime: new Date().toISOString(), split: "test", nauc, epoch: seq, lr: 0.025, imagesPerSecond: 1000,
       });
       const events = [event(0, 0.6), event(1, 0.85), event(2, 0.93)];
-      const publish = (e: TrainerEvent, msgID = eventMessageId(e)) => js.publish(eventSubject(NS, "fmnist", "nauc"), JSON.stringify(e), { msgID });
+      const publish = (e: TrainerEvent, msgID = eventMessageId(e)) => js.publish(eventSubject(e.run, "nauc"), JSON.stringify(e), { msgID });
       for (const e of events) await eventually("a stored publish", async () => (await publish(e)) ?? undefined, 20_000);
       const status = await eventually("the learning curve in status", async () => {
         const run = await getRun("fmnist");

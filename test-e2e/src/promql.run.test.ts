@@ -460,7 +460,7 @@ void describe("dashboard and alert expressions on a real Prometheus, operator, N
           version: 1, type: "result", seq: 0, elapsedSeconds: 50, wallTime: new Date().toISOString(),
           run: { namespace: NS, name: run.metadata.name, uid: run.metadata.uid!, attempt: 0 }, alc: 0.5 + i / 10, nauc: 0.9, firstPredictionSeconds: 20, predictions: 3,
         };
-        await js.publish(eventSubject(NS, run.metadata.name, "result"), JSON.stringify(event), { msgID: eventMessageId(event) });
+        await js.publish(eventSubject(event.run, "result"), JSON.stringify(event), { msgID: eventMessageId(event) });
       }
     } finally {
       await connection.close();

@@ -76,7 +76,7 @@ void test("events reach status once: duplicates, redeliveries, a failed write an
   });
   const js = jetstream(publisher);
   const publish = (event: TrainerEvent, msgID = eventMessageId(event)) =>
-    js.publish(eventSubject(event.run.namespace, event.run.name, event.type), JSON.stringify(event), { msgID });
+    js.publish(eventSubject(event.run, event.type), JSON.stringify(event), { msgID });
   const events = [nauc(0, 0.5), nauc(1, 0.8), nauc(2, 0.9)];
   for (const event of events) await publish(event);
   await until(() => store.run.status?.events?.count === 3, "three events in status");
@@ -140,7 +140,7 @@ void test("a burst of one run's events becomes a few status writes, each acked o
   });
   const js = jetstream(publisher);
   const burst = Array.from({ length: 100 }, (_, seq) => nauc(seq, 0.5 + seq / 400));
-  await Promise.all(burst.map((event) => js.publish(eventSubject(ns, "r1", "nauc"), JSON.stringify(event), { msgID: eventMessageId(event) })));
+  await Promise.all(burst.map((event) => js.publish(eventSubject(event.run, "nauc"), JSON.stringify(event), { msgID: eventMessageId(event) })));
   await until(() => store.run.status?.events?.count === 100, "all 100 events in status", 15_000);
   t.diagnostic(`100 events took ${store.writes} status writes`);
   assert.ok(store.writes <= 20, `100 events took ${store.writes} status writes`);
@@ -174,7 +174,7 @@ void test("the stream gets its store limits, also when someone else created it w
   assert.equal(info.config.max_bytes, 64 * 1024 * 1024);
 });
 
-void test("purging a deleted run's events takes exactly its subjects: purging exp leaves exp.1's events", async (t) => {
+void test("purging a deleted run's events takes exactly its uid's subjects: a later run with the same name, or a name with dots, keeps its events", async (t) => {
   const server = await startNatsServer();
   const connection = await connect({ servers: server.url });
   const consumer = new EventConsumer({ natsUrl: server.url, durable: "purge", runs: new MemoryRuns(structuredClone(run)), metrics: new OperatorMetrics({ processMetrics: false }), log: silentLogger });
@@ -185,17 +185,58 @@ void test("purging a deleted run's events takes exactly its subjects: purging ex
   });
   await consumer.start();
   const js = jetstream(connection);
-  for (const name of ["exp", "exp.1", "exp.nauc"]) {
-    for (const type of ["nauc", "phase", "result"] as const) await js.publish(eventSubject(ns, name, type), "{}", { msgID: `${name}/${type}` });
+  // "exp" was deleted (uid-exp-old, two attempts); a new "exp" (uid-exp-new) and "exp.1" live on.
+  const runs = [
+    { name: "exp", uid: "uid-exp-old", attempt: 0 }, { name: "exp", uid: "uid-exp-old", attempt: 1 },
+    { name: "exp", uid: "uid-exp-new", attempt: 0 }, { name: "exp.1", uid: "uid-exp-1", attempt: 0 },
+  ];
+  for (const { uid, attempt } of runs) {
+    for (const type of ["nauc", "phase", "result"] as const) await js.publish(eventSubject({ namespace: ns, uid, attempt }, type), "{}", { msgID: `${uid}/${attempt}/${type}` });
   }
   const manager = await jetstreamManager(connection);
-  const count = async (name: string) => {
+  const count = async (uid: string) => {
     const info = await manager.streams.info("AUTOCLINT", { subjects_filter: ">" });
-    return Object.entries(info.state.subjects ?? {}).filter(([subject]) => (["nauc", "phase", "result"] as const).some((type) => subject === eventSubject(ns, name, type))).reduce((sum, [, n]) => sum + n, 0);
+    return Object.entries(info.state.subjects ?? {}).filter(([subject]) => subject.startsWith(`autoclint.v1.${ns}.${uid}.`)).reduce((sum, [, n]) => sum + n, 0);
   };
-  assert.equal(await count("exp"), 3);
-  await consumer.purgeRun(ns, "exp");
-  assert.equal(await count("exp"), 0);
-  assert.equal(await count("exp.1"), 3, "a run whose name extends exp with a dot keeps its events");
-  assert.equal(await count("exp.nauc"), 3);
+  assert.equal(await count("uid-exp-old"), 6);
+  assert.equal(await consumer.purgeRun(ns, "exp", "uid-exp-old"), 6);
+  assert.equal(await count("uid-exp-old"), 0);
+  assert.equal(await count("uid-exp-new"), 3, "the new run with the deleted one's name keeps its events");
+  assert.equal(await count("uid-exp-1"), 3, "a run whose name extends exp with a dot keeps its events");
+});
+
+void test("a forged event is acked, dropped and counted: body against subject, and a body naming another run than the subject's uid", async () => {
+  const victim = new MemoryRuns(structuredClone(run));
+  const metrics = new OperatorMetrics({ processMetrics: false });
+  // The attacker's own run: uid-attacker, name "attacker", in the same namespace.
+  const names: Record<string, string> = { "uid-r1": "r1", "uid-attacker": "attacker" };
+  const consumer = new EventConsumer({
+    natsUrl: "nats://unused", durable: "x", runs: victim, metrics, log: silentLogger,
+    runNameOfUid: (namespace, uid) => (namespace === ns ? names[uid] : undefined),
+  });
+  const handle = async (subject: string, event: TrainerEvent) => {
+    const calls: string[] = [];
+    const outcome = await consumer.handle({ data: new TextEncoder().encode(JSON.stringify(event)), subject, ack: () => calls.push("ack"), nak: () => calls.push("nak"), term: () => calls.push("term") });
+    return { outcome, calls };
+  };
+  const attacker = { namespace: ns, uid: "uid-attacker", attempt: 0 };
+  // The body names the victim with the victim's uid, published on the attacker's own subject.
+  const claimsVictim = { ...nauc(0, 1), run: { namespace: ns, name: "r1", uid: "uid-r1", attempt: 0 } } as TrainerEvent;
+  assert.deepEqual(await handle(eventSubject(attacker, "nauc"), claimsVictim), { outcome: "forged", calls: ["ack"] });
+  // The body names the victim with the attacker's uid (as the subject): the uid is the attacker's run.
+  const victimNameOwnUid = { ...nauc(1, 1), run: { namespace: ns, name: "r1", uid: "uid-attacker", attempt: 0 } } as TrainerEvent;
+  assert.deepEqual(await handle(eventSubject(attacker, "nauc"), victimNameOwnUid), { outcome: "forged", calls: ["ack"] });
+  // Attempt and type must be the subject's too.
+  assert.equal((await handle(eventSubject({ ...attacker, attempt: 1 }, "nauc"), { ...nauc(2, 1), run: { ...attacker, name: "attacker" } } as TrainerEvent)).outcome, "forged");
+  assert.equal((await handle(eventSubject(attacker, "phase"), { ...nauc(3, 1), run: { ...attacker, name: "attacker" } } as TrainerEvent)).outcome, "forged");
+  // A subject of another shape (the old name-keyed one) is not an event at all.
+  assert.deepEqual(await handle(`autoclint.v1.${ns}.r1.nauc`, nauc(4, 1)), { outcome: "invalid", calls: ["term"] });
+  assert.equal(victim.writes, 0, "nothing reached the victim's status");
+  assert.equal(victim.run.status?.nauc, undefined);
+  const text = await metrics.render();
+  assert.match(text, /autoclint_events_forged_total\{reason="subject"\} 3/);
+  assert.match(text, /autoclint_events_forged_total\{reason="run"\} 1/);
+  assert.match(text, /autoclint_events_consumed_total\{type="nauc",outcome="forged"\} 4/);
+  // The genuine event on the victim's own subject still goes through.
+  assert.equal((await handle(eventSubject({ namespace: ns, uid: "uid-r1", attempt: 0 }, "nauc"), nauc(0, 0.7))).outcome, "applied");
 });

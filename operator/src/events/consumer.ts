@@ -8,10 +8,10 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType, type ConsumerMessages, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { Value } from "@sinclair/typebox/value";
 import {
-  EventType, STREAM_NAME, STREAM_SUBJECTS, SUBJECT_ROOT, TrainerEvent, eventSubject, type AutoClintRun,
+  STREAM_NAME, STREAM_SUBJECTS, SUBJECT_ROOT, TrainerEvent, parseEventSubject, runSubjects, type AutoClintRun,
 } from "@autoclint/api";
 import type { Logger } from "../log";
-import type { EventOutcome, OperatorMetrics } from "../metrics";
+import type { EventOutcome, ForgeryReason, OperatorMetrics } from "../metrics";
 import { patchOwnedStatus, type StatusPatcher } from "../reconcile/status";
 import { foldEvent, foldFromStatus, statusOfFold, type RunFold } from "./fold";
 
@@ -41,7 +41,13 @@ export interface EventConsumerOptions {
    */
   coalesceMs?: number;
   runs: StatusPatcher<AutoClintRun>;
-  metrics: Pick<OperatorMetrics, "countEvent" | "observeEventLag" | "setRunScores" | "countStatusWrite">;
+  /**
+   * The name of the run with this uid in the namespace, when known (the operator's run cache): an
+   * event whose subject uid belongs to one run while its body names another is a forgery. Asked
+   * only when the run the body names does not have the subject's uid.
+   */
+  runNameOfUid?: (namespace: string, uid: string) => string | undefined;
+  metrics: Pick<OperatorMetrics, "countEvent" | "countForgedEvent" | "observeEventLag" | "setRunScores" | "countStatusWrite">;
   log: Logger;
   now?: () => number;
 }
@@ -66,14 +72,6 @@ interface RunEntry {
   pending: PendingMessage[];
   flushTimer?: NodeJS.Timeout;
   flushing?: Promise<void>;
-}
-
-/**
- * The exact subjects of one run's events, one per event type. Not `<run>.>`: run names may hold
- * dots, and `exp.>` would also match every subject of a run named `exp.1`.
- */
-export function runSubjects(namespace: string, name: string): string[] {
-  return EventType.anyOf.map((literal) => eventSubject(namespace, name, literal.const));
 }
 
 export class EventConsumer {
@@ -137,15 +135,21 @@ export class EventConsumer {
     if (!connection.isClosed()) await connection.close();
   }
 
-  /** A run is gone: forget its state and purge its events from the stream. */
-  async purgeRun(namespace: string, name: string): Promise<void> {
-    const entry = this.runs.get(`${namespace}/${name}`);
-    clearTimeout(entry?.flushTimer);
-    this.runs.delete(`${namespace}/${name}`);
-    if (!this.manager) return;
-    let purged = 0;
-    for (const filter of runSubjects(namespace, name)) purged += (await this.manager.streams.purge(this.streamName, { filter })).purged;
-    this.options.log.info("purged events of a deleted run", { namespace, name, purged });
+  /**
+   * A run is gone: forget its state and purge its events from the stream, by its uid's subjects
+   * (a later run with the same name keeps its own). Returns how many events went.
+   */
+  async purgeRun(namespace: string, name: string, uid: string): Promise<number> {
+    const key = `${namespace}/${name}`;
+    const entry = this.runs.get(key);
+    if (entry?.fold.uid === uid) {
+      clearTimeout(entry.flushTimer);
+      this.runs.delete(key);
+    }
+    if (!this.manager) throw new Error("not connected to NATS: cannot purge the run's events yet");
+    const { purged } = await this.manager.streams.purge(this.streamName, { filter: runSubjects(namespace, uid) });
+    this.options.log.info("purged events of a deleted run", { namespace, name, uid, purged });
+    return purged;
   }
 
   private async watchConnection(connection: NatsConnection): Promise<void> {
@@ -235,14 +239,21 @@ export class EventConsumer {
     } catch {
       event = undefined as unknown as TrainerEvent;
     }
-    if (!event || !Value.Check(TrainerEvent, event)) {
+    const subject = parseEventSubject(message.subject);
+    if (!subject || !event || !Value.Check(TrainerEvent, event)) {
       this.options.metrics.countEvent("unknown", "invalid");
       message.term("not a trainer event");
       return "invalid";
     }
+    // The subject is what the publisher's credential allows: the body must claim no more.
+    const { run } = event;
+    if (run.namespace !== subject.namespace || run.uid !== subject.uid || run.attempt !== subject.attempt || event.type !== subject.type) return this.dropForged(message, event, "subject");
     const key = `${event.run.namespace}/${event.run.name}`;
     const entry = await this.entryFor(key, event);
     if (typeof entry === "string") {
+      // The named run does not have the subject's uid: a forgery when another live run has it.
+      const owner = this.options.runNameOfUid?.(run.namespace, run.uid);
+      if (owner !== undefined && owner !== run.name) return this.dropForged(message, event, "run");
       message.ack();
       this.options.metrics.countEvent(event.type, entry);
       return entry;
@@ -262,6 +273,14 @@ export class EventConsumer {
     entry.pending.push(pending);
     this.scheduleFlush(key, entry);
     return outcome;
+  }
+
+  private dropForged(message: Pick<JsMsg, "ack" | "subject">, event: TrainerEvent, reason: ForgeryReason): "forged" {
+    message.ack();
+    this.options.metrics.countEvent(event.type, "forged");
+    this.options.metrics.countForgedEvent(reason);
+    this.options.log.warn("dropped a forged event", { subject: message.subject, reason, claims: event.run });
+    return "forged";
   }
 
   /** The run's fold, read from its status the first time; or why the event has no run to go to. */

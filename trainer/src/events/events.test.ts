@@ -131,7 +131,7 @@ void describe("EventSink with a real nats-server -js", () => {
     assert.equal(stored.length, 5);
     stored.forEach(({ subject, msgId, event }, i) => {
       assert.deepEqual(event, events[i]);
-      assert.equal(subject, eventSubject("ns", run.name, events[i]!.type));
+      assert.equal(subject, eventSubject(run, events[i]!.type));
       assert.equal(msgId, eventMessageId(events[i]!));
     });
     const lines = readFileSync(join(dir, "a", "events.jsonl"), "utf8").trim().split("\n");

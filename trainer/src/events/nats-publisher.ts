@@ -233,7 +233,7 @@ export class NatsEventPublisher {
     const js = await this.jetstream();
     this.inFlight = event;
     try {
-      const ack = await js.publish(eventSubject(event.run.namespace, event.run.name, event.type), JSON.stringify(event), {
+      const ack = await js.publish(eventSubject(event.run, event.type), JSON.stringify(event), {
         msgID: eventMessageId(event),
         timeout: this.settings.publishTimeoutMs,
       });
