@@ -4,7 +4,7 @@
  * volume). Test support, not part of the API: imported as `@autoclint/api/testing`.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -34,9 +34,15 @@ export interface TestNatsServer {
   dispose(): Promise<void>;
 }
 
-function launch(port: number, storeDir: string): Promise<ChildProcess> {
+export interface NatsServerOptions {
+  /** A configuration file's text (e.g. operator-mode auth), given to the server with -c. */
+  config?: string;
+}
+
+function launch(port: number, storeDir: string, configFile?: string): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(NATS_SERVER, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir], { stdio: ["ignore", "ignore", "pipe"] });
+    const args = ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir, ...(configFile ? ["-c", configFile] : [])];
+    const child = spawn(NATS_SERVER, args, { stdio: ["ignore", "ignore", "pipe"] });
     let output = "";
     const timer = setTimeout(() => reject(new Error(`nats-server did not start:\n${output}`)), 10_000);
     child.stderr!.on("data", (chunk: Buffer) => {
@@ -53,10 +59,15 @@ function launch(port: number, storeDir: string): Promise<ChildProcess> {
   });
 }
 
-export async function startNatsServer(port?: number): Promise<TestNatsServer> {
+export async function startNatsServer(port?: number, options: NatsServerOptions = {}): Promise<TestNatsServer> {
   const chosen = port ?? (await freePort());
   const storeDir = mkdtempSync(join(tmpdir(), "autoclint-nats-"));
-  let child: ChildProcess | undefined = await launch(chosen, storeDir);
+  let configFile: string | undefined;
+  if (options.config !== undefined) {
+    configFile = join(storeDir, "nats.conf");
+    writeFileSync(configFile, options.config);
+  }
+  let child: ChildProcess | undefined = await launch(chosen, storeDir, configFile);
   const stop = async () => {
     if (!child || child.exitCode !== null) return;
     const exited = new Promise((resolve) => child!.once("exit", resolve));
@@ -71,7 +82,7 @@ export async function startNatsServer(port?: number): Promise<TestNatsServer> {
     stop,
     async restart() {
       await stop();
-      child = await launch(chosen, storeDir);
+      child = await launch(chosen, storeDir, configFile);
     },
     async dispose() {
       await stop();
