@@ -73,6 +73,7 @@ export const ObjectMeta = Type.Object({
   resourceVersion: Type.Optional(Type.String()),
   creationTimestamp: Type.Optional(Type.String()),
   deletionTimestamp: Type.Optional(Type.String()),
+  finalizers: Type.Optional(Type.Array(Type.String())),
   labels: Type.Optional(Type.Record(Type.String(), Type.String())),
   annotations: Type.Optional(Type.Record(Type.String(), Type.String())),
   ownerReferences: Type.Optional(Type.Array(OwnerReference)),

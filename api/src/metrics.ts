@@ -35,6 +35,8 @@ export const METRICS = {
   eventsForgedTotal: "autoclint_events_forged_total",
   /** counter {writer}: status writes by the reconciler and by the event consumer (coalesced: fewer than events). */
   statusWritesTotal: "autoclint_status_writes_total",
+  /** counter: times the operator found the event stream or its durable consumer deleted and re-created them. */
+  eventStoreRecreatedTotal: "autoclint_event_store_recreated_total",
   /** histogram: wall-clock lag from an event's wallTime to its fold into status. */
   eventLagSeconds: "autoclint_event_lag_seconds",
   /** gauge: 1 while this replica holds the leader Lease. */

@@ -33,6 +33,9 @@ export class OperatorMetrics implements ControllerMetrics, RunMetrics, Benchmark
     name: METRICS.eventsForgedTotal, help: "Trainer events dropped as forged: body and subject disagree, or the subject's run is not the one the body names.",
     labelNames: ["reason"], registers: [this.registry],
   });
+  private readonly eventStoreRecreated = new Counter({
+    name: METRICS.eventStoreRecreatedTotal, help: "Times the event stream or the durable consumer was found deleted and re-created.", registers: [this.registry],
+  });
   private readonly eventLag = new Histogram({
     name: METRICS.eventLagSeconds, help: "Seconds from a trainer event's wall time to its fold into the run's status.",
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers: [this.registry],
@@ -121,6 +124,10 @@ export class OperatorMetrics implements ControllerMetrics, RunMetrics, Benchmark
 
   countForgedEvent(reason: ForgeryReason): void {
     this.eventsForged.inc({ reason });
+  }
+
+  countEventStoreRecreated(): void {
+    this.eventStoreRecreated.inc();
   }
 
   observeEventLag(seconds: number): void {

@@ -101,6 +101,8 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
       getJob: (ns, name) => resources.getJob(ns, name),
       deleteJob: (ns, name) => resources.deleteJob(ns, name),
       createEvent: (event) => resources.createEvent(event),
+      setFinalizers: (run, finalizers) => resources.setCustomFinalizers(RUN_RESOURCE, run, finalizers),
+      purgeEvents: (namespace, name, uid) => consumer.purgeRun(namespace, name, uid),
     },
     metrics,
     job: {
@@ -132,7 +134,6 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
       const { namespace = "", name } = run.metadata;
       metrics.forgetRun(namespace, name);
       enqueueBenchmarkOf(run);
-      void consumer.purgeRun(namespace, name, run.metadata.uid ?? "").catch((error: unknown) => log.warn("purging a run's events failed", { namespace, name, error }));
     },
   }, { ...informerOptions("autoclintruns"), indexBy: (run) => run.metadata.labels?.[LABEL_BENCHMARK_UID] });
   const benchmarkReconciler = new BenchmarkReconciler({
@@ -208,7 +209,7 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
       if (!working) return elector ? undefined : "starting"; // a standby replica is ready to take over
       const unsynced = informers.filter((i) => !i.hasSynced).length;
       if (unsynced > 0) return `${unsynced} informers not synced`;
-      return consumer.connected ? undefined : "not connected to NATS";
+      return consumer.notConsumingReason;
     },
   });
 

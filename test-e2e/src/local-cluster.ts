@@ -54,7 +54,19 @@ export async function prepareOperatorNamespace({ namespace, release, serviceAcco
 /** Best effort, never waits: the namespace and the release's cluster-wide RBAC objects. */
 export function removeOperatorNamespace({ namespace, release }: Pick<OperatorNamespace, "namespace" | "release">): void {
   spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, "delete", "namespace", namespace, "--wait=false"], { stdio: "ignore" });
+  releaseRuns(namespace);
   spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, "delete", "clusterrole,clusterrolebinding", `${release}-operator`], { stdio: "ignore" });
+}
+
+/**
+ * Best effort: drops the operator's purge finalizer from every run in the namespace. For clean-up
+ * after the operator is gone, when the finalizer would hold the runs, and so the namespace, forever.
+ */
+export function releaseRuns(namespace: string): void {
+  const runs = spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, "get", "autoclintruns", "-n", namespace, "-o", "name"], { encoding: "utf8" }).stdout?.split("\n").filter(Boolean) ?? [];
+  for (const run of runs) {
+    spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, "patch", "-n", namespace, run, "--type=merge", "-p", '{"metadata":{"finalizers":null}}'], { stdio: "ignore" });
+  }
 }
 
 export interface OperatorProcessOptions {

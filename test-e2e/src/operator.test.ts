@@ -10,8 +10,8 @@ import assert from "node:assert/strict";
 import { type ChildProcess } from "node:child_process";
 import { BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions, type V1Job } from "@kubernetes/client-node";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream } from "@nats-io/jetstream";
-import { eventMessageId, eventSubject, GROUP, VERSION, type AutoClintRun, type TrainerEvent } from "@autoclint/api";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { eventMessageId, eventSubject, runSubjects, GROUP, VERSION, type AutoClintRun, type TrainerEvent } from "@autoclint/api";
 import { freePort, startNatsServer, type TestNatsServer } from "@autoclint/api/testing";
 import { eventually } from "./eventually";
 import { ADMIN_KUBECONFIG, clusterAnswers, prepareOperatorNamespace, removeOperatorNamespace, spawnOperator } from "./local-cluster";
@@ -345,6 +345,33 @@ void describe("operator on a real control plane", { skip, concurrency: false }, 
       return all.every((s) => s?.phase === "Running") ? true : undefined;
     }, 90_000);
     for (const name of names) await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural, name });
+  });
+
+  void test("defect 9: a run holds the purge finalizer; deleting it purges exactly its uid's events before it goes", async () => {
+    const run = await createRun("purged", { image: "e2e.invalid/trainer:runs-until-deleted", scheduling: kwokToleration });
+    const uid = run.metadata.uid!;
+    await eventually("the purge finalizer", async () => ((await getRun("purged")).metadata.finalizers?.includes("autoclint.io/purge-events") ? true : undefined));
+    const connection = await connect({ servers: nats.url });
+    try {
+      const js = jetstream(connection);
+      const manager = await jetstreamManager(connection);
+      for (const attempt of [0, 1]) {
+        const event: TrainerEvent = {
+          version: 1, type: "phase", run: { namespace: NS, name: "purged", uid, attempt }, seq: 0, elapsedSeconds: 1, wallTime: new Date().toISOString(), phase: "starting",
+        };
+        await js.publish(eventSubject(event.run, "phase"), JSON.stringify(event), { msgID: eventMessageId(event) });
+      }
+      const count = async (filter: string) => Object.values((await manager.streams.info("AUTOCLINT", { subjects_filter: filter })).state.subjects ?? {}).reduce((sum, n) => sum + n, 0);
+      assert.equal(await count(runSubjects(NS, uid)), 2);
+      const others = await count(runSubjects(NS, trainerRun.metadata.uid!));
+      assert.ok(others > 0, "fmnist has events");
+      await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural, name: "purged" });
+      await eventually("the run to be gone", async () => (await getRun("purged").then(() => false, () => true)) || undefined, 60_000);
+      assert.equal(await count(runSubjects(NS, uid)), 0, "its events were purged");
+      assert.equal(await count(runSubjects(NS, trainerRun.metadata.uid!)), others, "another run's events stay");
+    } finally {
+      await connection.close();
+    }
   });
 
   void test("deleting a run removes its Job (garbage collection by the controller-manager)", async () => {

@@ -32,6 +32,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { eventMessageId, eventSubject, GROUP, METRICS, VERSION, type AutoClintRun, type TrainerEvent } from "@autoclint/api";
 import { freePort, startNatsServer, type TestNatsServer } from "@autoclint/api/testing";
 import { eventually } from "./eventually";
+import { releaseRuns } from "./local-cluster";
 
 const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const CHART = join(ROOT, "charts", "autoclint");
@@ -330,6 +331,7 @@ void describe("dashboard and alert expressions on a real Prometheus, operator, N
     await nats?.dispose();
     if (installed) spawnSync(helmPath(), ["uninstall", RELEASE, "--namespace", NS, "--kubeconfig", KUBECONFIG, "--wait=false"], { stdio: "ignore" });
     spawnSync("kubectl", ["--kubeconfig", KUBECONFIG, "delete", "namespace", NS, "--wait=false"], { stdio: "ignore" });
+    releaseRuns(NS); // the operator that would purge their events is gone
     spawnSync("kubectl", ["--kubeconfig", KUBECONFIG, "delete", "node", NODE, "--wait=false"], { stdio: "ignore" });
     spawnSync("kubectl", ["--kubeconfig", KUBECONFIG, "-n", "kube-node-lease", "delete", "lease", NODE, "--wait=false"], { stdio: "ignore" });
     rmSync(work, { recursive: true, force: true });

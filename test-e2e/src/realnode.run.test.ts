@@ -248,6 +248,8 @@ void describe("the chart and a run on the real node", { skip, concurrency: false
     if (timings.length) console.log(`# realnode timings (shared machine):\n${timings.map((l) => `#   ${l}`).join("\n")}`);
     if (process.env.KEEP_E2E_NAMESPACE) return;
     const helm = run(join(ROOT, "hack", "helm.sh"), []).stdout.trim();
+    // While the operator still runs: it purges each run's events and releases its finalizer.
+    run("kubectl", ["--kubeconfig", KUBECONFIG, "-n", NS, "delete", "autoclintruns", "--all", "--wait=true", "--timeout=60s"], { timeoutMs: 90_000 });
     if (helm) run(helm, ["--kubeconfig", KUBECONFIG, "uninstall", RELEASE, "--namespace", NS, "--wait", "--timeout", "60s"], { timeoutMs: 90_000 });
     run("kubectl", ["--kubeconfig", KUBECONFIG, "delete", "namespace", NS, "--wait=true", "--timeout=60s"], { timeoutMs: 90_000 });
     run("kubectl", ["--kubeconfig", KUBECONFIG, "delete", "pv", `${NS}-nats`, `${NS}-datasets`, "--wait=false"]);

@@ -37,9 +37,11 @@ class MemoryRuns implements StatusPatcher<AutoClintRun> {
   }
 }
 
-async function until(check: () => boolean, what: string, ms = 8000): Promise<void> {
+async function until(check: () => boolean, what: string, ms = 8000, refresh?: () => Promise<unknown>): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!check()) {
+  for (;;) {
+    await refresh?.();
+    if (check()) return;
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
     await sleep(25);
   }
@@ -239,4 +241,40 @@ void test("a forged event is acked, dropped and counted: body against subject, a
   assert.match(text, /autoclint_events_consumed_total\{type="nauc",outcome="forged"\} 4/);
   // The genuine event on the victim's own subject still goes through.
   assert.equal((await handle(eventSubject({ namespace: ns, uid: "uid-r1", attempt: 0 }, "nauc"), nauc(0, 0.7))).outcome, "applied");
+});
+
+void test("a deleted durable consumer or stream is re-created and consumption resumes; readiness reflects consuming", async (t) => {
+  const server = await startNatsServer();
+  const store = new MemoryRuns(structuredClone(run));
+  const metrics = new OperatorMetrics({ processMetrics: false });
+  const consumer = new EventConsumer({ natsUrl: server.url, durable: "recreate", runs: store, metrics, log: silentLogger, checkIntervalMs: 200, streamMaxAgeMs: 3_600_000 });
+  const connection = await connect({ servers: server.url });
+  t.after(async () => {
+    await consumer.stop();
+    await connection.close();
+    await server.dispose();
+  });
+  let text = "";
+  const refresh = async () => (text = await metrics.render());
+  assert.equal(consumer.notConsumingReason, "not connected to NATS");
+  await consumer.start();
+  assert.equal(consumer.notConsumingReason, undefined);
+  const js = jetstream(connection);
+  const manager = await jetstreamManager(connection);
+  const publish = (event: TrainerEvent) => js.publish(eventSubject(event.run, event.type), JSON.stringify(event), { msgID: eventMessageId(event) });
+  await publish(nauc(0, 0.5));
+  await until(() => store.run.status?.events?.count === 1, "the first event");
+
+  await manager.consumers.delete("AUTOCLINT", "recreate");
+  await until(() => /recreated_total 1/.test(text), "the consumer re-created", 10_000, refresh);
+  await publish(nauc(1, 0.6));
+  await until(() => store.run.status?.events?.count === 2, "an event after the consumer was re-created");
+
+  await manager.streams.delete("AUTOCLINT");
+  await until(() => /recreated_total 2/.test(text), "the stream re-created", 10_000, refresh);
+  assert.equal((await manager.streams.info("AUTOCLINT")).config.max_age, 3_600_000 * 1_000_000, "with its limits");
+  await publish(nauc(2, 0.7));
+  await until(() => store.run.status?.events?.count === 3, "an event after the stream was re-created");
+  assert.equal(store.run.status?.nauc, 0.7);
+  assert.equal(consumer.notConsumingReason, undefined);
 });

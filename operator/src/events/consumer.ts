@@ -5,7 +5,9 @@
  * acked unapplied; a failed write naks it for redelivery, and redelivery is harmless.
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType, type ConsumerMessages, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import {
+  AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, StorageType, type ConsumerMessages, type JetStreamManager, type JsMsg,
+} from "@nats-io/jetstream";
 import { Value } from "@sinclair/typebox/value";
 import {
   STREAM_NAME, STREAM_SUBJECTS, SUBJECT_ROOT, TrainerEvent, parseEventSubject, runSubjects, type AutoClintRun,
@@ -35,6 +37,8 @@ export interface EventConsumerOptions {
   ackWaitMs?: number;
   /** Delay before a message whose status write failed is delivered again. */
   retryDelayMs?: number;
+  /** How often the stream and the durable consumer are checked, and re-created when gone (default 5 s). */
+  checkIntervalMs?: number;
   /**
    * A run's events arriving within this long go into one status write (each run on its own timer,
    * so runs are written in parallel). Messages are acked only after the write that holds them.
@@ -47,7 +51,7 @@ export interface EventConsumerOptions {
    * only when the run the body names does not have the subject's uid.
    */
   runNameOfUid?: (namespace: string, uid: string) => string | undefined;
-  metrics: Pick<OperatorMetrics, "countEvent" | "countForgedEvent" | "observeEventLag" | "setRunScores" | "countStatusWrite">;
+  metrics: Pick<OperatorMetrics, "countEvent" | "countForgedEvent" | "observeEventLag" | "setRunScores" | "countStatusWrite" | "countEventStoreRecreated">;
   log: Logger;
   now?: () => number;
 }
@@ -83,6 +87,10 @@ export class EventConsumer {
   /** Runs being read for their first event, so concurrent first events share one read. */
   private readonly loading = new Map<string, Promise<RunEntry | EventOutcome>>();
   private stopped = false;
+  /** The last check found the stream and the durable consumer, and messages are being pulled. */
+  private healthy = false;
+  private supervisor: Promise<void> | undefined;
+  private readonly wake = { timer: undefined as NodeJS.Timeout | undefined, resolve: undefined as (() => void) | undefined };
   private readonly now: () => number;
 
   constructor(private readonly options: EventConsumerOptions) {
@@ -95,6 +103,13 @@ export class EventConsumer {
 
   get connected(): boolean {
     return this.connection !== undefined && !this.connection.isClosed();
+  }
+
+  /** Why events are not being consumed now, or undefined when they are (for /readyz). */
+  get notConsumingReason(): string | undefined {
+    if (!this.connected) return "not connected to NATS";
+    if (!this.healthy) return `the event stream ${this.streamName} or its durable consumer ${this.options.durable} is missing or unreachable`;
+    return undefined;
   }
 
   /** Connects (retrying until the server answers), makes sure stream and consumer exist, starts consuming. */
@@ -110,16 +125,59 @@ export class EventConsumer {
     });
     void this.watchConnection(this.connection);
     this.manager = await jetstreamManager(this.connection);
-    await this.ensureStream(this.manager);
-    await this.ensureConsumer(this.manager);
-    const consumer = await jetstream(this.connection).consumers.get(this.streamName, this.options.durable);
+    await this.startConsuming(this.manager);
+    this.supervisor = this.supervise(this.manager);
+    log.info("consuming trainer events", { stream: this.streamName, durable: this.options.durable, server: this.options.natsUrl });
+  }
+
+  private async startConsuming(manager: JetStreamManager): Promise<void> {
+    await this.ensureStream(manager);
+    await this.ensureConsumer(manager);
+    const consumer = await jetstream(this.connection!).consumers.get(this.streamName, this.options.durable);
     this.messages = await consumer.consume({ max_messages: 64 });
     this.loop = this.consume(this.messages);
-    log.info("consuming trainer events", { stream: this.streamName, durable: this.options.durable, server: this.options.natsUrl });
+    this.healthy = true;
+  }
+
+  /**
+   * Every checkIntervalMs: are the stream and the durable consumer still there? Someone (or a lost
+   * store) may delete either; then both are made again and consumption restarts. Events the fold
+   * already has come back as duplicates and change nothing.
+   */
+  private async supervise(manager: JetStreamManager): Promise<void> {
+    while (!this.stopped) {
+      await new Promise<void>((resolve) => {
+        this.wake.resolve = resolve;
+        this.wake.timer = setTimeout(resolve, this.options.checkIntervalMs ?? 5000);
+      });
+      if (this.stopped) return;
+      try {
+        await manager.consumers.info(this.streamName, this.options.durable);
+        this.healthy = true;
+      } catch (error) {
+        this.healthy = false;
+        const gone = error instanceof JetStreamApiError && (error.code === JetStreamApiCodes.StreamNotFound || error.code === JetStreamApiCodes.ConsumerNotFound);
+        if (!gone) continue; // disconnected or slow: the client reconnects; check again later
+        this.options.log.warn("the event stream or the durable consumer is gone: re-creating them", { stream: this.streamName, durable: this.options.durable, error });
+        await this.restartConsuming(manager).catch((failure: unknown) => this.options.log.warn("re-creating the event stream or consumer failed: retrying", { error: failure }));
+      }
+    }
+  }
+
+  private async restartConsuming(manager: JetStreamManager): Promise<void> {
+    await this.messages?.close();
+    await this.loop;
+    if (this.stopped) return;
+    await this.startConsuming(manager);
+    this.options.metrics.countEventStoreRecreated();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.healthy = false;
+    clearTimeout(this.wake.timer);
+    this.wake.resolve?.();
+    await this.supervisor;
     await this.messages?.close();
     await this.loop;
     // Write what was folded and ack it now, rather than leave it to a redelivery.
@@ -147,7 +205,13 @@ export class EventConsumer {
       this.runs.delete(key);
     }
     if (!this.manager) throw new Error("not connected to NATS: cannot purge the run's events yet");
-    const { purged } = await this.manager.streams.purge(this.streamName, { filter: runSubjects(namespace, uid) });
+    let purged = 0;
+    try {
+      ({ purged } = await this.manager.streams.purge(this.streamName, { filter: runSubjects(namespace, uid) }));
+    } catch (error) {
+      // No stream, no events to purge (the supervisor re-creates it empty).
+      if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound)) throw error;
+    }
     this.options.log.info("purged events of a deleted run", { namespace, name, uid, purged });
     return purged;
   }
@@ -216,14 +280,20 @@ export class EventConsumer {
   }
 
   private async consume(messages: ConsumerMessages): Promise<void> {
-    for await (const message of messages) {
-      try {
-        await this.handle(message);
-      } catch (error) {
-        this.options.log.warn("event not applied yet: redelivering", { subject: message.subject, error });
-        message.nak(this.options.retryDelayMs ?? 2000);
+    try {
+      for await (const message of messages) {
+        try {
+          await this.handle(message);
+        } catch (error) {
+          this.options.log.warn("event not applied yet: redelivering", { subject: message.subject, error });
+          message.nak(this.options.retryDelayMs ?? 2000);
+        }
+        if (this.stopped) break;
       }
-      if (this.stopped) break;
+    } catch (error) {
+      // The consumer or its stream went away under the pull: the supervisor re-creates them.
+      this.healthy = false;
+      this.options.log.warn("pulling events stopped", { error });
     }
   }
 

@@ -114,6 +114,20 @@ export class KubeResources {
     );
   }
 
+  /**
+   * Replaces an object's finalizers by merge patch. uid and resourceVersion are preconditions: a
+   * list changed meanwhile (another controller's finalizer) fails with 409 and is read again.
+   */
+  setCustomFinalizers(resource: CustomResource, object: CustomObject, finalizers: string[]): Promise<unknown> {
+    const { namespace = "", name, uid, resourceVersion } = object.metadata;
+    return this.write(`patch ${resource.kind} ${namespace}/${name} finalizers`, () =>
+      this.kube.custom.patchNamespacedCustomObject(
+        { group: GROUP, version: VERSION, namespace, plural: resource.plural, name, body: { metadata: { uid, resourceVersion, finalizers } }, fieldManager: this.fieldManager },
+        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+      ),
+    );
+  }
+
   createCustom<T extends CustomObject>(resource: CustomResource, object: T): Promise<T> {
     const { namespace = "", name } = object.metadata;
     return this.write(`create ${resource.kind} ${namespace}/${name}`, () =>

@@ -12,6 +12,12 @@ export const ANNOTATION_RUN = "autoclint.io/run";
 export const ANNOTATION_BENCHMARK = "autoclint.io/benchmark";
 export const ANNOTATION_MANIFEST = "autoclint.io/run-manifest";
 
+/**
+ * The run finalizer: a deleted run's NATS events are purged (by its uid's subjects) before the API
+ * server lets the run go, also when the run was deleted while the operator was down.
+ */
+export const FINALIZER_PURGE_EVENTS = "autoclint.io/purge-events";
+
 export const MANAGED_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
 
 /**

@@ -8,7 +8,7 @@ import type { AutoClintRun, AutoClintRunStatus, RunPhase } from "@autoclint/api"
 import type { Reconciler, ReconcileContext, ReconcileRequest, ReconcileResult } from "../controller/controller";
 import { KubeApiError } from "../errors";
 import { renderTrainerJob, type TrainerJobOptions } from "./job";
-import { LABEL_ATTEMPT, LABEL_RUN_UID } from "./labels";
+import { FINALIZER_PURGE_EVENTS, LABEL_ATTEMPT, LABEL_RUN_UID } from "./labels";
 import { attemptOfJob, observeAttempt, type AttemptObservation } from "./observe";
 import { isTerminal, planRun, RECONCILER_STATUS_FIELDS, type KubeEventSpec, type NameTaken, type RunPlan } from "./plan";
 import { patchOwnedStatus, type StatusPatcher } from "./status";
@@ -26,6 +26,10 @@ export interface RunApi extends StatusPatcher<AutoClintRun> {
   /** Deletes a Job and, in the background, its pods; a Job already gone is no error. */
   deleteJob(namespace: string, name: string): Promise<void>;
   createEvent(event: CoreV1Event): Promise<unknown>;
+  /** Sets the run's finalizers (merge patch, guarded by uid and resourceVersion). */
+  setFinalizers(run: AutoClintRun, finalizers: string[]): Promise<unknown>;
+  /** Purges the run's events from the event store; throws when it cannot (yet). */
+  purgeEvents(namespace: string, name: string, uid: string): Promise<unknown>;
 }
 
 export interface RunMetrics {
@@ -94,8 +98,10 @@ export class RunReconciler implements Reconciler {
     if (!run || run.metadata.deletionTimestamp) {
       // Its Jobs go with it: garbage collection follows their owner references.
       metrics.forgetRun(namespace, name);
+      await this.finalize(run, log);
       return;
     }
+    await this.ensureFinalizer(run);
     const uid = run.metadata.uid ?? "";
     const jobs = await this.confirmMissingJobs(run, api.jobsOf(namespace, uid));
     const livePods = api.podsOf(namespace, uid);
@@ -131,6 +137,22 @@ export class RunReconciler implements Reconciler {
     metrics.setRunPhase(namespace, name, phase);
     metrics.setRunGpuWait(namespace, name, plan.status.gpuWaitSeconds ?? 0);
     return isTerminal(phase) ? undefined : { requeueAfterMs: this.options.activeRequeueMs };
+  }
+
+  /** Before any Job exists, so that no event of the run can outlive it. */
+  private async ensureFinalizer(run: AutoClintRun): Promise<void> {
+    const finalizers = run.metadata.finalizers ?? [];
+    if (!finalizers.includes(FINALIZER_PURGE_EVENTS)) await this.options.api.setFinalizers(run, [...finalizers, FINALIZER_PURGE_EVENTS]);
+  }
+
+  /** A deleted run: purge its events, then let it go. A failed purge throws (and is retried). */
+  private async finalize(run: AutoClintRun | undefined, log: ReconcileContext["log"]): Promise<void> {
+    const finalizers = run?.metadata.finalizers ?? [];
+    if (!run || !finalizers.includes(FINALIZER_PURGE_EVENTS)) return;
+    const { namespace = "", name, uid = "" } = run.metadata;
+    await this.options.api.purgeEvents(namespace, name, uid);
+    await this.options.api.setFinalizers(run, finalizers.filter((f) => f !== FINALIZER_PURGE_EVENTS));
+    log.info("purged a deleted run's events and released it", { uid });
   }
 
   /**
