@@ -209,6 +209,62 @@ void describe("charts/autoclint", () => {
     }
   });
 
+  void test("the admission policy refuses, with its message, a run naming an image, priority class, runtime class, toleration or claim the values do not allow; only in the watched namespace", { skip: noClusterFor("the admission policy") }, async () => {
+    const suffix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
+    const [watched, other, release] = [`vap-e2e-${suffix}`, `vap-other-${suffix}`, `vap-${suffix}`];
+    const kubectl = (args: string[], input?: string) => spawnSync("kubectl", ["--kubeconfig", KUBECONFIG, ...args], { input, encoding: "utf8" });
+    const policy = helm(["template", release, CHART, "--namespace", watched, "--show-only", "templates/admission.yaml", "--set", [
+      `watchNamespace=${watched}`, "admission.allowedImagePrefixes={registry.example.com/ml/}", "admission.allowedPriorityClassNames={autoclint-batch}",
+      "admission.allowedRuntimeClassNames={nvidia}", "admission.allowedPvcs={datasets}",
+    ].join(",")]);
+    assert.equal(policy.status, 0, policy.stderr);
+    assert.equal(kubectl(["apply", "--server-side", "-f", join(ROOT, "crds")]).status, 0);
+    for (const ns of [watched, other]) assert.equal(kubectl(["create", "namespace", ns]).status, 0);
+    try {
+      const applied = kubectl(["apply", "-f", "-"], policy.stdout);
+      assert.equal(applied.status, 0, applied.stderr);
+      const create = (namespace: string, spec: Json) => kubectl(["create", "--dry-run=server", "-f", "-"], JSON.stringify({
+        apiVersion: "autoclint.io/v1alpha1", kind: "AutoClintRun", metadata: { name: "probe", namespace },
+        spec: { dataset: { source: { url: "https://data.example/d.tar" } }, timeBudgetSeconds: 60, ...spec },
+      }));
+      // The API server compiles a new policy in the background: wait until it refuses.
+      const miner = { image: "evil.example/miner:1" };
+      for (let tries = 0; create(watched, miner).status === 0; tries++) {
+        assert.ok(tries < 60, "the policy took effect within 30 s");
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      const refusals: [Json, RegExp][] = [
+        [miner, /spec\.image evil\.example\/miner:1 is not allowed here: it must start with one of ghcr\.io\/autoclint\/trainer-torch:, ghcr\.io\/autoclint\/trainer-torch@, registry\.example\.com\/ml\//],
+        [{ image: "ghcr.io/autoclint/trainer-torch-evil:1" }, /spec\.image ghcr\.io\/autoclint\/trainer-torch-evil:1 is not allowed/],
+        [{ scheduling: { priorityClassName: "system-cluster-critical" } }, /spec\.scheduling\.priorityClassName system-cluster-critical is not allowed here; allowed: \[autoclint-batch\]/],
+        [{ scheduling: { runtimeClassName: "runc-privileged" } }, /spec\.scheduling\.runtimeClassName runc-privileged is not allowed here; allowed: \[nvidia\]/],
+        [{ scheduling: { tolerations: [{ operator: "Exists" }] } }, /spec\.scheduling\.tolerations may only tolerate the taint keys \[nvidia\.com\/gpu\]/],
+        [{ scheduling: { tolerations: [{ key: "node-role.kubernetes.io/control-plane", operator: "Exists" }] } }, /may only tolerate the taint keys/],
+        [{ dataset: { source: { pvc: "someone-elses", path: "d" } } }, /spec\.dataset\.source\.pvc someone-elses is not allowed here; allowed claims: \[datasets\]/],
+      ];
+      for (const [spec, message] of refusals) {
+        const result = create(watched, spec);
+        assert.notEqual(result.status, 0, `${JSON.stringify(spec)} was accepted`);
+        assert.match(result.stderr, new RegExp(`ValidatingAdmissionPolicy '${release}-autoclintrun-limits'[\\s\\S]*denied request`));
+        assert.match(result.stderr, message);
+      }
+      const allowed: Json[] = [
+        {}, { image: "ghcr.io/autoclint/trainer-torch:0.1.0" }, { image: "registry.example.com/ml/trainer:2" },
+        { scheduling: { priorityClassName: "autoclint-batch", runtimeClassName: "nvidia", tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }] } },
+        { dataset: { source: { pvc: "datasets", path: "d" } } },
+      ];
+      for (const spec of allowed) {
+        const result = create(watched, spec);
+        assert.equal(result.status, 0, `${JSON.stringify(spec)}: ${result.stderr}`);
+      }
+      // A namespaced install polices its own namespace only.
+      assert.equal(create(other, miner).status, 0, "the binding selects only the watched namespace");
+    } finally {
+      kubectl(["delete", "validatingadmissionpolicy,validatingadmissionpolicybinding", `${release}-autoclintrun-limits`, "--wait=false"]);
+      kubectl(["delete", "namespace", watched, other, "--wait=false"]);
+    }
+  });
+
   // helm renders NOTES.txt only on install; even `--dry-run=client` reads the cluster's API versions.
   void test("NOTES.txt tells how to submit a first run", { skip: noClusterFor("helm install --dry-run") }, () => {
     const result = spawnSync(helmBin, ["install", "ac", CHART, "--dry-run=client", "--namespace", "autoclint-system", "--kubeconfig", KUBECONFIG, "--set", "crds.enabled=false"], { encoding: "utf8" });

@@ -273,6 +273,8 @@ void describe("dashboard and alert expressions on a real Prometheus, operator, N
     const install = spawnSync(helmPath(), [
       "install", RELEASE, CHART, "--namespace", NS, "--create-namespace", "--kubeconfig", KUBECONFIG,
       "--set", `crds.enabled=false,replicaCount=0,watchNamespace=${NS},nats.url=${nats.url},activeRequeueSeconds=3,leaderElection.leaseName=${RELEASE}`,
+      // This suite's runs tolerate the kwok nodes' taint and its played node's.
+      "--set", `admission.allowedTolerationKeys={nvidia.com/gpu,kwok.x-k8s.io/node,${TAINT}}`,
     ], { encoding: "utf8" });
     assert.equal(install.status, 0, `helm install: ${install.stderr}`);
     installed = true;

@@ -186,6 +186,8 @@ void describe("the chart and a run on the real node", { skip, concurrency: false
       watchNamespace: NS,
       leaderElection: { leaseName: `autoclint-operator-${suffix}` },
       activeRequeueSeconds: 5,
+      // The run tolerates the real node's taint: the admission policy must allow that key.
+      admission: { allowedTolerationKeys: ["nvidia.com/gpu", TAINT] },
       ...onRealNode,
       nats: {
         image: { repository: natsRepo, tag: natsTag, pullPolicy: "Never" },
