@@ -1,0 +1,214 @@
+/**
+ * Event-to-status latency: RATE trainer events per second, spread evenly over RUNS runs, published
+ * to a real nats-server's JetStream and folded by the real operator into the runs' status on the
+ * local control plane (hack/cluster-up.sh, kwok nodes keep the runs' trainer pods Running).
+ *
+ * An event's latency runs from its publish to the moment a watch on the runs (kubectl get -w) shows
+ * a status whose events.seq covers it. Also: status writes per event (the operator's own
+ * autoclint_status_writes_total{writer="events"} and the API server's PATCHes of runs' status),
+ * the publish rate reached, the operator's memory. Writes
+ * bench/results/events-latency-<rate>-per-s-<runs>-runs.{json,md}.
+ *   flock /tmp/autoclint-bench.lock node --import tsx bench/events-latency.ts [rate=1000] [runs=100] [seconds=60]
+ * The machine is shared with other work unless said otherwise.
+ */
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { connect } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { eventMessageId, eventSubject, type NaucEvent } from "@autoclint/api";
+import {
+  KUBECONFIG, ROOT, cleanUp, countsDelta, createKwokGpuNodes, kubectl, kwokRun, machine, requestCounts, sleep, startBenchOperator,
+} from "./local-operator";
+
+const RATE = Number(process.argv[2] ?? 1000);
+const RUNS = Number(process.argv[3] ?? 100);
+const SECONDS = Number(process.argv[4] ?? 60);
+const NS = `events-${Date.now().toString(36)}`;
+const BUDGET_SECONDS = 3600;
+/** Publishes not yet acknowledged by JetStream, at most: past it the publisher waits. */
+const MAX_IN_FLIGHT = 5000;
+
+interface RunTrack {
+  name: string;
+  uid: string;
+  /** performance.now() of each published seq. */
+  sentAt: number[];
+  /** Highest seq a watched status showed. */
+  seenSeq: number;
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/** Every status of the namespace's runs as the API server sends it: "<name> <events.seq>" per line. */
+function watchSeqs(onSeq: (name: string, seq: number, at: number) => void): () => void {
+  const child = spawn("kubectl", [
+    "--kubeconfig", KUBECONFIG, "-n", NS, "get", "autoclintruns", "--watch-only", "--output-watch-events=false",
+    "-o", 'jsonpath={.metadata.name}{" "}{.status.events.seq}{"\\n"}',
+  ], { stdio: ["ignore", "pipe", "inherit"] });
+  createInterface({ input: child.stdout! }).on("line", (line) => {
+    const at = performance.now();
+    const [name = "", seq = ""] = line.trim().split(" ");
+    if (seq !== "") onSeq(name, Number(seq), at);
+  });
+  return () => child.kill("SIGTERM");
+}
+
+/** RUNS runs, each with its trainer pod Running (events start flowing then, as they would). */
+async function createRunningRuns(): Promise<Map<string, RunTrack>> {
+  kubectl(["create", "-f", "-"], Array.from({ length: RUNS }, (_, i) => JSON.stringify(kwokRun(NS, `run-${i}`, BUDGET_SECONDS))).join("\n"));
+  for (let waited = 0; ; waited += 1000) {
+    const phases = kubectl(["-n", NS, "get", "autoclintruns", "-o", "jsonpath={.items[*].status.phase}"]).split(" ");
+    if (phases.filter((p) => p === "Running").length === RUNS) break;
+    if (waited > 180_000) throw new Error(`runs not all Running after 180 s: ${phases.join(" ")}`);
+    await sleep(1000);
+  }
+  const uids = kubectl(["-n", NS, "get", "autoclintruns", "-o", 'jsonpath={range .items[*]}{.metadata.name}{" "}{.metadata.uid}{"\\n"}{end}'])
+    .trim().split("\n").map((line) => line.split(" ") as [string, string]);
+  return new Map(uids.map(([name, uid]) => [name, { name, uid, sentAt: [], seenSeq: -1 }]));
+}
+
+interface Measured {
+  published: number;
+  failed: number;
+  publishSeconds: number;
+  drainedSeconds: number;
+  latencies: number[];
+  eventWrites: number;
+  statusRequestDelta: Record<string, number>;
+  peakRssMiB: number;
+  afterRssMiB: number;
+}
+
+/** bench/results/events-latency-<rate>-per-s-<runs>-runs.{json,md}, and the table on stdout. */
+function report(m: Measured): void {
+  const { published, failed, publishSeconds, drainedSeconds, latencies, eventWrites, statusRequestDelta, peakRssMiB } = m;
+  latencies.sort((a, b) => a - b);
+  const ms = (q: number) => Number(quantile(latencies, q).toFixed(1));
+  const result = {
+    rate: RATE, runs: RUNS, seconds: SECONDS, published, failedPublishes: failed, publishSeconds, achievedRate: published / publishSeconds,
+    drainedSeconds, measured: latencies.length,
+    latencyMs: { p50: ms(0.5), p90: ms(0.9), p99: ms(0.99), max: Number((latencies.at(-1) ?? Number.NaN).toFixed(1)) },
+    statusWritesByConsumer: eventWrites, statusWritesPerEvent: eventWrites / published,
+    apiServerRunStatusRequests: statusRequestDelta,
+    operatorRssMiB: { peak: peakRssMiB, after: m.afterRssMiB },
+    machine: machine(),
+    when: new Date().toISOString(),
+  };
+  const file = join(ROOT, "bench", "results", `events-latency-${RATE}-per-s-${RUNS}-runs`);
+  writeFileSync(`${file}.json`, `${JSON.stringify(result, null, 2)}\n`);
+  const md = [
+    `# Event-to-status latency: ${RATE} events/s over ${RUNS} runs for ${SECONDS} s (real nats-server, real operator, local API server)`,
+    "",
+    `Machine: ${result.machine.cpus} cores (${result.machine.model}), ${result.machine.memoryGiB} GiB, load average ${result.machine.loadAverage1m} at the end;`,
+    "shared with other work while measured (the API server, etcd, nats-server, the operator and this publisher all on it).",
+    `Command: \`flock /tmp/autoclint-bench.lock node --import tsx bench/events-latency.ts ${RATE} ${RUNS} ${SECONDS}\``,
+    "",
+    "| measure | value |",
+    "| --- | --- |",
+    `| events published (JetStream-acked) / failed | ${published} / ${failed} |`,
+    `| publish rate reached | ${result.achievedRate.toFixed(0)} /s |`,
+    `| event-to-status latency p50 / p90 / p99 / max (goal p99 < 1 s) | ${result.latencyMs.p50} / ${result.latencyMs.p90} / ${result.latencyMs.p99} / ${result.latencyMs.max} ms |`,
+    `| events whose latency was seen | ${latencies.length} |`,
+    `| every event in status | ${drainedSeconds.toFixed(1)} s after the first publish |`,
+    `| status writes by the event consumer, per event | ${eventWrites} writes, ${result.statusWritesPerEvent.toFixed(3)} per event |`,
+    ...Object.entries(statusRequestDelta).map(([k, v]) => `| &nbsp;&nbsp;API server: ${k} (consumer and reconciler) | ${v} |`),
+    `| operator RSS peak / after | ${peakRssMiB.toFixed(0)} / ${result.operatorRssMiB.after.toFixed(0)} MiB |`,
+    "",
+    "Latency: from the publish call to the first status a watch (`kubectl get -w`) receives whose `status.events.seq` covers",
+    "the event; it includes JetStream, the operator's coalescing (one status merge patch per run per 200 ms), the API server",
+    "and the watch.",
+    "",
+  ].join("\n");
+  writeFileSync(`${file}.md`, md);
+  process.stdout.write(md);
+}
+
+/**
+ * RATE events per second for SECONDS, round-robin over the runs, paced by the clock (each tick
+ * publishes what is due); returns once JetStream has acknowledged (or refused) every one.
+ */
+async function publishPaced(natsUrl: string, tracks: RunTrack[]): Promise<{ published: number; failed: number; publishSeconds: number }> {
+  const connection = await connect({ servers: natsUrl });
+  const js = jetstream(connection);
+  const inFlight = new Set<Promise<unknown>>();
+  let published = 0;
+  let failed = 0;
+  const started = performance.now();
+  const publishOne = (track: RunTrack) => {
+    const seq = track.sentAt.length;
+    const event: NaucEvent = {
+      version: 1, type: "nauc", run: { namespace: NS, name: track.name, uid: track.uid, attempt: 0 }, seq,
+      elapsedSeconds: 1 + (performance.now() - started) / 1000, wallTime: new Date().toISOString(), split: "test",
+      nauc: 0.9 * (1 - Math.exp(-seq / 100)), epoch: seq, lr: 0.025, imagesPerSecond: 1000,
+    };
+    track.sentAt.push(performance.now());
+    const ack = js.publish(eventSubject(event.run, "nauc"), JSON.stringify(event), { msgID: eventMessageId(event) })
+      .catch(() => void failed++)
+      .finally(() => inFlight.delete(ack));
+    inFlight.add(ack);
+    published++;
+  };
+  const total = RATE * SECONDS;
+  while (published < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * RATE));
+    while (published < due && inFlight.size < MAX_IN_FLIGHT) publishOne(tracks[published % tracks.length]!);
+    await sleep(published < due ? 0 : 2);
+  }
+  const publishSeconds = (performance.now() - started) / 1000;
+  await Promise.all(inFlight);
+  await connection.close();
+  return { published, failed, publishSeconds };
+}
+
+async function main(): Promise<void> {
+  kubectl(["apply", "--server-side", "--force-conflicts", "-f", join(ROOT, "crds")]);
+  kubectl(["create", "namespace", NS]);
+  const nodes = createKwokGpuNodes(`kwok-${NS}`, 10, Math.ceil(RUNS / 10));
+  const operator = await startBenchOperator(NS);
+  let stopWatch = () => undefined as void;
+  try {
+    const runs = await createRunningRuns();
+    const tracks = [...runs.values()];
+    const latencies: number[] = [];
+    stopWatch = watchSeqs((name, seq, at) => {
+      const track = runs.get(name);
+      if (!track) return;
+      for (let s = track.seenSeq + 1; s <= seq && s < track.sentAt.length; s++) latencies.push(at - track.sentAt[s]!);
+      track.seenSeq = Math.max(track.seenSeq, Math.min(seq, track.sentAt.length - 1));
+    });
+    await sleep(2000); // the watch is open
+
+    const writesMetric = /autoclint_status_writes_total\{writer="events"\}/;
+    const statusRequests = (labels: Record<string, string | undefined>) => labels.resource === "autoclintruns" && labels.subresource === "status";
+    const writesBefore = await operator.metric(writesMetric);
+    const requestsBefore = requestCounts(statusRequests);
+    let peakRssMiB = 0;
+    const sampler = setInterval(() => (peakRssMiB = Math.max(peakRssMiB, operator.rssMiB())), 250);
+    const started = performance.now();
+    const { published, failed, publishSeconds } = await publishPaced(operator.nats.url, tracks);
+    for (let waited = 0; tracks.some((t) => t.seenSeq < t.sentAt.length - 1); waited += 500) {
+      if (waited > 120_000) throw new Error(`status still behind after 120 s: ${tracks.filter((t) => t.seenSeq < t.sentAt.length - 1).length} runs`);
+      await sleep(500);
+    }
+    const drainedSeconds = (performance.now() - started) / 1000;
+    clearInterval(sampler);
+    await sleep(2000); // the last writes counted
+    const eventWrites = (await operator.metric(writesMetric)) - writesBefore;
+    const statusRequestDelta = countsDelta(requestCounts(statusRequests), requestsBefore);
+    report({ published, failed, publishSeconds, drainedSeconds, latencies, eventWrites, statusRequestDelta, peakRssMiB, afterRssMiB: operator.rssMiB() });
+  } finally {
+    stopWatch();
+    await operator.stop();
+    cleanUp(NS, nodes);
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`events-latency: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,156 @@
+/**
+ * What the operator benchmarks share: the worktree's local control plane (hack/cluster-up.sh,
+ * kwok only), kwok GPU nodes made for the run, the operator from its sources as a child process
+ * (admin kubeconfig, leader election off) beside a real nats-server, the API server's request
+ * counters, the operator's memory, and the machine in words.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { readFileSync, readdirSync } from "node:fs";
+import { cpus, loadavg, totalmem } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { freePort, startNatsServer, type TestNatsServer } from "@autoclint/api/testing";
+
+export const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
+export const KUBECONFIG = join(ROOT, ".cluster", "kubeconfig");
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function kubectl(args: string[], input?: string): string {
+  const result = spawnSync("kubectl", ["--kubeconfig", KUBECONFIG, ...args], { input, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+  if (result.status !== 0) throw new Error(`kubectl ${args.join(" ")}: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** Sum of apiserver_request_total per "RESOURCE[/SUBRESOURCE] VERB", for the requests `keep` selects. */
+export function requestCounts(keep: (labels: Record<string, string | undefined>) => boolean): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const line of kubectl(["get", "--raw", "/metrics"]).split("\n")) {
+    if (!line.startsWith("apiserver_request_total{")) continue;
+    const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]]));
+    if (!keep(labels)) continue;
+    const key = `${labels.resource}${labels.subresource ? `/${labels.subresource}` : ""} ${labels.verb}`;
+    counts.set(key, (counts.get(key) ?? 0) + Number(line.split(" ").at(-1)));
+  }
+  return counts;
+}
+
+export function countsDelta(after: Map<string, number>, before: Map<string, number>): Record<string, number> {
+  return Object.fromEntries([...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const).filter(([, v]) => v > 0));
+}
+
+/** kwok nodes with `gpus` nvidia.com/gpu each; returns their names. */
+export function createKwokGpuNodes(prefix: string, count: number, gpus: number): string[] {
+  const names = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
+  const node = (name: string) => `apiVersion: v1
+kind: Node
+metadata:
+  name: ${name}
+  annotations: { kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0" }
+  labels: { type: kwok, kubernetes.io/hostname: ${name}, kubernetes.io/os: linux }
+status:
+  allocatable: { cpu: "1000", memory: 4Ti, pods: "${gpus + 10}", nvidia.com/gpu: "${gpus}" }
+  capacity: { cpu: "1000", memory: 4Ti, pods: "${gpus + 10}", nvidia.com/gpu: "${gpus}" }
+`;
+  kubectl(["apply", "-f", "-"], names.map(node).join("---\n"));
+  kubectl(["wait", "--for=condition=Ready", "--timeout=60s", ...names.map((n) => `node/${n}`)]);
+  return names;
+}
+
+/** A run whose trainer pod kwok keeps Running until deleted (its stage for this image). */
+export function kwokRun(namespace: string, name: string, timeBudgetSeconds: number): Record<string, unknown> {
+  return {
+    apiVersion: "autoclint.io/v1alpha1", kind: "AutoClintRun", metadata: { name, namespace },
+    spec: {
+      dataset: { source: { url: "https://datasets.example/d.tar" } }, timeBudgetSeconds, image: "e2e.invalid/trainer:runs-until-deleted",
+      scheduling: { tolerations: [{ key: "kwok.x-k8s.io/node", operator: "Exists", effect: "NoSchedule" }] },
+    },
+  };
+}
+
+export interface BenchOperator {
+  process: ChildProcess;
+  nats: TestNatsServer;
+  metricsUrl: string;
+  rssMiB(): number;
+  /** The operator's own /metrics: the value of one sample (0 when absent). */
+  metric(sample: RegExp): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** A real nats-server and the operator watching `namespace`, ready (its /readyz) when this resolves. */
+export async function startBenchOperator(namespace: string, env: Record<string, string> = {}): Promise<BenchOperator> {
+  const nats = await startNatsServer();
+  const port = await freePort();
+  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "operator", "src", "main.ts")], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG, AUTOCLINT_NATS_URL: nats.url, AUTOCLINT_WATCH_NAMESPACE: namespace,
+      AUTOCLINT_LEADER_ELECTION: "false", AUTOCLINT_HTTP_PORT: String(port), AUTOCLINT_DURABLE_CONSUMER: namespace, AUTOCLINT_LOG_LEVEL: "error",
+      ...env,
+    },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  const metricsUrl = `http://127.0.0.1:${port}`;
+  for (let waited = 0; ; waited += 200) {
+    try {
+      if ((await fetch(`${metricsUrl}/readyz`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (child.exitCode !== null) throw new Error(`the operator exited with ${child.exitCode} before it was ready`);
+    if (waited > 60_000) throw new Error("the operator was not ready within 60 s");
+    await sleep(200);
+  }
+  return {
+    process: child,
+    nats,
+    metricsUrl,
+    rssMiB: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"))?.[1] ?? 0) / 1024,
+    async metric(sample) {
+      const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+      return Number(new RegExp(`^${sample.source} (\\S+)$`, "m").exec(text)?.[1] ?? 0);
+    },
+    async stop() {
+      child.kill("SIGTERM");
+      await sleep(3000);
+      await nats.dispose();
+    },
+  };
+}
+
+/** CPU seconds (user + system) a process has used so far; 0 when it is gone. */
+export function cpuSeconds(pid: number): number {
+  try {
+    // Fields after the command (which may hold spaces) in /proc/PID/stat: utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
+}
+
+/** The local control plane's processes by name (hack/cluster-up.sh's .cluster/pids), plus any given. */
+export function clusterProcesses(extra: Record<string, number> = {}): Record<string, number> {
+  const dir = join(ROOT, ".cluster", "pids");
+  const pids = Object.fromEntries(readdirSync(dir).map((file) => [file.replace(/\.pid$/, ""), Number(readFileSync(join(dir, file), "utf8").trim())]));
+  return { ...pids, ...extra };
+}
+
+/** CPU seconds each process spent between two snapshots of cpuSeconds. */
+export function cpuSpent(processes: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, Number((cpuSeconds(pid) - (before[name] ?? 0)).toFixed(1))]));
+}
+
+export function cpuSnapshot(processes: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, cpuSeconds(pid)]));
+}
+
+/** Best effort, never waits. */
+export function cleanUp(namespace: string, nodes: string[]): void {
+  spawnSync("kubectl", ["--kubeconfig", KUBECONFIG, "delete", "namespace", namespace, "--wait=false"], { stdio: "ignore" });
+  if (nodes.length > 0) spawnSync("kubectl", ["--kubeconfig", KUBECONFIG, "delete", "node", ...nodes, "--wait=false"], { stdio: "ignore" });
+}
+
+export function machine(): { cpus: number; model?: string; memoryGiB: number; loadAverage1m: number; shared: true } {
+  return { cpus: cpus().length, model: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 1024 ** 3), loadAverage1m: Number(loadavg()[0]!.toFixed(2)), shared: true };
+}
