@@ -5,15 +5,16 @@
  * SIGTERM/SIGINT stop it gracefully: informers stop, reconciles in flight finish, NATS drains, the
  * Lease is released.
  */
-import { KubeConfig } from "@kubernetes/client-node";
 import { loadConfig } from "./config";
+import { KeepAliveKubeConfig } from "./kube/keep-alive";
 import { createLogger } from "./log";
 import { startOperator } from "./operator";
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const log = createLogger(config.logLevel).child({ component: "operator", identity: config.identity });
-  const kubeConfig = new KubeConfig();
+  // One keep-alive connection pool for every API call (see keep-alive.ts).
+  const kubeConfig = new KeepAliveKubeConfig();
   kubeConfig.loadFromDefault();
   const operator = await startOperator(config, kubeConfig, log, {
     onLostLeadership: () => {

@@ -14,6 +14,7 @@ import {
   BENCHMARK_RESOURCE, RUN_RESOURCE, KubeResources, connectKube, customSource, jobSource, kubeCall, orUndefinedIfNotFound, podSource,
 } from "./kube/client";
 import { Informer, type KubeObject, type ListWatchSource } from "./kube/informer";
+import { OwnWrites } from "./kube/own-writes";
 import { Tombstones } from "./kube/tombstones";
 import { NotLeaderError } from "./errors";
 import { LeaderElector, type LeaseApi } from "./leader";
@@ -91,9 +92,14 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
       enqueueRunOf(pod);
     },
   }, { ...informerOptions("pods"), indexBy: byRunUid });
+  const ownRunWrites = new OwnWrites<AutoClintRun & KubeObject>((ns, name) => runInformer.get(ns, name));
   const runReconciler = new RunReconciler({
     api: {
-      ...runApi,
+      // The run as the informer has it (controller-runtime's cached client), or as our own last
+      // status write returned it while the cache is behind that write: no GET per reconcile, and
+      // no write repeated because the cache had not seen it yet.
+      get: async (ns, name) => ownRunWrites.get(ns, name),
+      patchStatus: (ns, name, uid, status) => ownRunWrites.write(ns, name, () => runApi.patchStatus(ns, name, uid, status)),
       jobsOf: (ns, runUid) => jobInformer.byIndex(runUid).filter((job) => job.metadata?.namespace === ns),
       podsOf: (ns, runUid) => podInformer.byIndex(runUid).filter((pod) => pod.metadata?.namespace === ns),
       deletedPods: (runUid) => deletedPods.of(runUid),
