@@ -19,8 +19,8 @@ Tensors never cross the pipe: the caller writes uint8 images (N, T, H, W, C) and
 (N, K) to files (under /dev/shm) and sends their paths; predictions come back as float32
 (passes, N, K) files at a path the caller chose, which the caller reads and deletes.
 
-Ops: info, loadSplit, buildModel, train, predict, snapshot, restore, resetOptimizer, saveWeights,
-augment and loss (both for tests and previews), shutdown.
+Ops: info, probe (prediction speed at a shape), loadSplit, buildModel, train, predict, snapshot,
+restore, resetOptimizer, saveWeights, augment and loss (both for tests and previews), shutdown.
 """
 import json
 import os
@@ -52,6 +52,11 @@ CUDA = DEVICE.type == "cuda"
 MEAN, STD = 0.5, 0.25                       # input normalization (DESIGN.md), after /255
 PREDICT_BATCH = 1024 if CUDA else 256       # images per forward pass when predicting
 AMP_DTYPE = torch.bfloat16                  # autocast dtype on CUDA (no loss scaling needed)
+# Predictions on a CPU: the tricks measured faster here (trainer/src/engines/measure-torch.ts
+# --inference compares them), overridable for another CPU: a comma list of "channels_last" (NHWC
+# activations), "bf16" (bfloat16 autocast; the final FC and the division by tau stay fp32) and
+# "fold" (BatchNorm folded into the convolutions of a frozen copy of the weights), or "none".
+CPU_INFERENCE = {t for t in os.environ.get("AUTOCLINT_TORCH_INFERENCE", "none").split(",") if t not in ("", "none")}
 if CUDA:
     torch.backends.cudnn.benchmark = True   # fixed input shapes: let cuDNN pick the fastest kernels
 else:
@@ -107,8 +112,16 @@ SHADOW_LOADED = None
 SAMPLER = {"gen": None, "perm": None, "cursor": 0}
 
 
-def autocast():
-    return torch.autocast(device_type="cuda", dtype=AMP_DTYPE) if CUDA else contextlib.nullcontext()
+def autocast(predicting=False):
+    if CUDA:
+        return torch.autocast(device_type="cuda", dtype=AMP_DTYPE)
+    if predicting and "bf16" in CPU_INFERENCE:
+        return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def channels_last(predicting=False):
+    return CUDA or (predicting and "channels_last" in CPU_INFERENCE)
 
 
 def require_model():
@@ -138,14 +151,14 @@ def read_file(path, dtype, count, what):
     return data
 
 
-def prepare(batch, policy=None, gen=None):
+def prepare(batch, policy=None, gen=None, predicting=False):
     """uint8 (B, T, H, W, C) -> normalized float (B*T, C, H, W), frames folded into the batch."""
     b, t, h, w, c = batch.shape
     x = batch.reshape(b * t, h, w, c).permute(0, 3, 1, 2).float()
     if policy:
         x = apply_policy(x.contiguous(), policy, gen, group=t)
     x = (x / 255.0 - MEAN) / STD
-    return x.contiguous(memory_format=torch.channels_last) if CUDA else x.contiguous()
+    return x.contiguous(memory_format=torch.channels_last) if channels_last(predicting) else x.contiguous()
 
 
 def next_batch(size):
@@ -202,7 +215,9 @@ class Classifier(nn.Module):
         features = self.backbone.features(x).view(clips, x.shape[0] // clips, -1)  # (clips, frames, 512)
         if self.temporal is not None:
             features = self.temporal(features.transpose(1, 2)).transpose(1, 2)
-        return self.backbone.fc(features.mean(1)) / self.tau
+        # the final FC and the division by tau in fp32 also under autocast: bf16 scores tie and blur NAUC
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return self.backbone.fc(features.mean(1).float()) / self.tau
 
 
 SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64,
@@ -315,11 +330,48 @@ def loss_fn(logits, labels, multi_label):
     return (loss * positive / positive_share + loss * negative / negative_share).mean()
 
 
-def forward(model, x, clips):
+def forward(model, x, clips, predicting=False):
     """Video: frames are folded into the batch; the model turns each clip's frames into one row."""
-    with autocast():
+    with autocast(predicting):
         logits = model(x, clips)
     return logits.float()
+
+
+def fold_batchnorm(model):
+    """An eval-only copy of the model with every BatchNorm folded into the convolution before it
+    (its scale and shift become the convolution's weights and bias): half the passes over memory."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+    folded = copy.deepcopy(model).eval()
+    for module in folded.modules():
+        children = dict(module.named_children())
+        for name, child in children.items():  # conv1/bn1, conv2/bn2, conv/bn pairs
+            if isinstance(child, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                conv_name = "conv" + name[2:]
+                if isinstance(children.get(conv_name), (nn.Conv1d, nn.Conv2d)):
+                    setattr(module, conv_name, fuse_conv_bn_eval(children[conv_name], child))
+                    setattr(module, name, nn.Identity())
+        if isinstance(module, nn.Sequential) and len(module) == 2 and isinstance(module[0], nn.Conv2d) \
+                and isinstance(module[1], nn.BatchNorm2d):  # downsample paths and the channel adapter
+            module[0], module[1] = fuse_conv_bn_eval(module[0], module[1]), nn.Identity()
+    return folded
+
+
+INFERENCE_COPY = {"key": None, "model": None}  # the folded / NHWC copy of the last checkpoint predicted with
+
+
+def inference_model(checkpoint):
+    """The model a prediction runs: the checkpoint's (or the live) weights, with the CPU tricks."""
+    model = model_for(checkpoint)
+    if CUDA or not ({"fold", "channels_last"} & CPU_INFERENCE):
+        return model
+    key = (checkpoint, SNAPSHOTS[checkpoint][0]) if checkpoint else None
+    if key is not None and INFERENCE_COPY["key"] == key:
+        return INFERENCE_COPY["model"]
+    fast = fold_batchnorm(model) if "fold" in CPU_INFERENCE else copy.deepcopy(model).eval()
+    if "channels_last" in CPU_INFERENCE:
+        fast = fast.to(memory_format=torch.channels_last)
+    INFERENCE_COPY.update(key=key, model=fast)
+    return fast
 
 
 # -----------------------------------------------------------------------------------------------
@@ -333,26 +385,44 @@ def op_train(args):
     if len(lrs) != steps:
         raise WorkerError("BadRequest", f"train: {len(lrs)} learning rates for {steps} steps")
     policy = args.get("policy") or None
+    # a time cap: the steps end once this many seconds have passed (at least one step runs)
+    max_seconds = float(args["maxSeconds"]) if args.get("maxSeconds") is not None else None
+    score_out = args.get("scoreOut")  # where the scores of the chunk's last batches go, if asked
     MODEL.train()
     t0 = time.time()
     total = torch.zeros((), device=DEVICE)
+    scored = []  # (indices, class scores) of each batch, from the forward pass before its step
+    done = 0
     for lr in lrs:
+        if done and max_seconds is not None and time.time() - t0 >= max_seconds:
+            break
         for group in OPTIMIZER.param_groups:
             group["lr"] = float(lr)
         idx = next_batch(batch_size)
         x = prepare(images[idx], policy, SAMPLER["gen"])
-        loss = loss_fn(forward(MODEL, x, idx.numel()), labels[idx], CONFIG["multiLabel"])
+        logits = forward(MODEL, x, idx.numel())
+        loss = loss_fn(logits, labels[idx], CONFIG["multiLabel"])
+        if score_out:
+            # free held-out-like scores: the batch is scored by the weights before they learn from it
+            with torch.no_grad():
+                scored.append((idx, torch.sigmoid(logits) if CONFIG["multiLabel"] else torch.softmax(logits, 1)))
         OPTIMIZER.zero_grad(set_to_none=True)
         loss.backward()
         OPTIMIZER.step()
         total += loss.detach()
-    mean_loss = (total / max(steps, 1)).item()  # the one CPU-GPU sync point of the call
+        done += 1
+    mean_loss = (total / max(done, 1)).item()  # the one CPU-GPU sync point of the call
     seconds = time.time() - t0
     if not np.isfinite(mean_loss):
         raise WorkerError("Diverged", f"training loss is {mean_loss} at lr {max(lrs)}: lower the learning rate")
-    images_seen = steps * batch_size
-    return {"loss": mean_loss, "images": images_seen, "seconds": seconds,
-            "imagesPerSecond": images_seen / seconds if seconds > 0 else 0.0}
+    images_seen = done * batch_size
+    report = {"loss": mean_loss, "images": images_seen, "seconds": seconds,
+              "imagesPerSecond": images_seen / seconds if seconds > 0 else 0.0}
+    if score_out:
+        last = scored[len(scored) // 2:]  # the later half: closest to the weights that now stand
+        torch.cat([s for _, s in last]).float().cpu().numpy().tofile(score_out)
+        report["scoredIndices"] = torch.cat([i for i, _ in last]).cpu().tolist()
+    return report
 
 
 # -----------------------------------------------------------------------------------------------
@@ -376,7 +446,7 @@ def model_for(checkpoint):
 def op_predict(args):
     require_model()
     images, _ = require_split(args["split"])
-    model = model_for(args.get("checkpoint"))
+    model = inference_model(args.get("checkpoint"))
     policy, passes = args.get("policy") or None, int(args.get("passes") or 1)
     seed, flip = int(args.get("seed") or 0), bool(args.get("flip"))
     n = images.shape[0]
@@ -388,15 +458,42 @@ def op_predict(args):
             gen = torch.Generator().manual_seed(seed + p)
             for start in range(0, n, PREDICT_BATCH):
                 batch = images[start:start + PREDICT_BATCH]
-                x = prepare(batch, policy, gen)
-                logits = forward(model, x, batch.shape[0])
+                x = prepare(batch, policy, gen, predicting=True)
+                logits = forward(model, x, batch.shape[0], predicting=True)
                 if flip:  # test-time augmentation: the mean of the image's and its mirror's logits
-                    logits = (logits + forward(model, x.flip(3), batch.shape[0])) / 2
+                    logits = (logits + forward(model, x.flip(3), batch.shape[0], predicting=True)) / 2
                 probs = torch.sigmoid(logits) if CONFIG["multiLabel"] else torch.softmax(logits, 1)
                 scores[p, start:start + batch.shape[0]] = probs
     scores.cpu().numpy().tofile(args["out"])
     return {"path": args["out"], "passes": passes, "rows": n, "classes": CONFIG["numClasses"],
             "seconds": time.time() - t0}
+
+
+def op_probe(args):
+    """Prediction speed at a sample shape, before any data or model: a throwaway ResNet18 of the
+    same kind predicts random pixels, once to warm up, then timed. The trainer picks its input
+    size from this (a test prediction must cost a small share of the budget)."""
+    t, h, w, c = (int(v) for v in args["shape"])
+    min_seconds = float(args.get("minSeconds") or 0.2)
+    model = Classifier(int(args.get("classes") or 10), c, 1.0, t > 1).to(DEVICE).eval()
+    if not CUDA and "fold" in CPU_INFERENCE:
+        model = fold_batchnorm(model)
+    if channels_last(predicting=True):
+        model = model.to(memory_format=torch.channels_last)
+    clips = max(1, 64 // t)
+    batch = torch.randint(0, 256, (clips, t, h, w, c), dtype=torch.uint8, device=DEVICE)
+    with torch.inference_mode():
+        forward(model, prepare(batch, predicting=True), clips, predicting=True)  # warm-up: allocator, kernels
+        if CUDA:
+            torch.cuda.synchronize()
+        t0, done = time.time(), 0
+        while done < 3 or time.time() - t0 < min_seconds:
+            forward(model, prepare(batch, predicting=True), clips, predicting=True)
+            done += 1
+        if CUDA:
+            torch.cuda.synchronize()
+        seconds = time.time() - t0
+    return {"samplesPerSecond": clips * done / seconds, "seconds": seconds}
 
 
 # -----------------------------------------------------------------------------------------------
@@ -473,7 +570,7 @@ OPS = {
     "info": lambda args: INFO, "loadSplit": op_load_split, "buildModel": op_build_model,
     "train": op_train, "predict": op_predict, "snapshot": op_snapshot, "restore": op_restore,
     "resetOptimizer": op_reset_optimizer, "saveWeights": op_save_weights, "augment": op_augment,
-    "loss": op_loss,
+    "loss": op_loss, "probe": op_probe,
 }
 
 

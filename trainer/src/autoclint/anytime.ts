@@ -43,6 +43,11 @@ export const FIRST_PREDICTION_TRAINING_IN_COSTS = 0.5;
 /** Valid NAUC gain that makes a new prediction worth it. */
 export const MIN_VALID_GAIN = 0.002;
 
+/** Seconds of training before the network's first prediction: the first chunk is sized by it. */
+export function firstPredictionTraining(predictSeconds: number): number {
+  return FIRST_PREDICTION_TRAINING_IN_COSTS * predictSeconds;
+}
+
 /** Latest moment a prediction of the estimated cost may start. */
 export function latestPredictionStart(budget: number, predictSeconds: number): number {
   return budget - BUDGET_SAFETY_SECONDS - predictSeconds * COST_PADDING;
@@ -55,7 +60,7 @@ export function decidePrediction(input: AnytimeInput): AnytimeDecision {
   if (input.predictionsMade === 0 || input.lastPredictionAt === undefined) {
     // AutoDL scores the latest prediction: one worse than the standing quick one lowers the curve.
     if (gain < MIN_VALID_GAIN) return { predict: false, reason: "the standing prediction scores better on valid" };
-    const firstAfter = Math.min(FIRST_PREDICTION_TRAINING_IN_COSTS * input.predictSeconds, Math.max(0, latestStart - input.now));
+    const firstAfter = Math.min(firstPredictionTraining(input.predictSeconds), Math.max(0, latestStart - input.now));
     if (input.trainingSeconds < firstAfter && input.now + firstAfter - input.trainingSeconds < latestStart) {
       return { predict: false, reason: "training a little more before the first prediction" };
     }

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { AugmentationSearch } from "../augmentation/search";
-import type { Engine, ImageTensor, TrainRequest } from "../engines/engine";
+import type { Engine, ImageTensor, PredictRequest, TrainReport, TrainRequest } from "../engines/engine";
 import { TorchEngine } from "../engines/torch";
 import { runAutoClint, type LabeledTensor, type PreparedData } from "./loop";
 import { seededRandom } from "../util/random";
@@ -30,9 +30,11 @@ function bandImages(n: number, seed: number): LabeledTensor {
 
 class StopRun extends Error {}
 
-/** The real engine, recording train requests and optimizer resets; the Nth train call is recorded and stops the run. */
+/** The real engine, recording train requests, reports and optimizer resets; the Nth train call is recorded and stops the run. */
 class RecordingEngine {
   readonly calls: (TrainRequest | "resetOptimizer")[] = [];
+  readonly reports: TrainReport[] = [];
+  readonly predictions: PredictRequest[] = [];
   stopped = false;
   constructor(
     readonly inner: TorchEngine,
@@ -46,11 +48,13 @@ class RecordingEngine {
       buildModel: (config) => this.inner.buildModel(config),
       train: (request) => {
         this.calls.push(request);
-        if (this.calls.filter((c) => c !== "resetOptimizer").length < this.trainCalls) return this.inner.train(request);
+        if (this.calls.filter((c) => c !== "resetOptimizer").length < this.trainCalls) {
+          return this.inner.train(request).then((report) => (this.reports.push(report), report));
+        }
         this.stopped = true;
         return Promise.reject(new StopRun("enough"));
       },
-      predict: (request) => this.inner.predict(request),
+      predict: (request) => (this.predictions.push(request), this.inner.predict(request)),
       snapshot: (name) => this.inner.snapshot(name),
       restore: (name) => this.inner.restore(name),
       resetOptimizer: () => {
@@ -86,17 +90,19 @@ after(() => torch.close());
 test("warm-up per step from L/2; after the search a fresh optimizer and schedule from L/4", { timeout: 300_000 }, async () => {
   const data: PreparedData = {
     classes: CLASSES, multiLabel: false, video: false,
-    train: bandImages(64, 1), valid: bandImages(30, 2), trainProbe: bandImages(30, 3), test: bandImages(30, 4).images,
+    train: bandImages(64, 1), valid: bandImages(30, 2), trainProbe: bandImages(30, 3), testRows: 30,
   };
+  const test = bandImages(30, 4).images;
   await torch.loadSplit("train", data.train.images, data.train.labels);
   await torch.loadSplit("valid", data.valid.images, data.valid.labels);
   await torch.loadSplit("train-probe", data.trainProbe.images, data.trainProbe.labels);
-  await torch.loadSplit("test", data.test);
+  await torch.loadSplit("test", test);
   const recording = new RecordingEngine(torch, 3);
   const start = performance.now();
   const now = () => (performance.now() - start) / 1000;
   let index = 0;
-  const summary = await runAutoClint(data, { budget: 3600, tau: 8, seed: 0 }, {
+  // One test prediction expected to cost 0.4 s: the rule trains 0.2 s before the first one.
+  const summary = await runAutoClint(data, { budget: 3600, tau: 8, seed: 0, predictSeconds: 0.4 }, {
     engine: recording.asEngine(),
     now,
     onTestPrediction: () => Promise.resolve({ index: index++, at: now() }),
@@ -119,10 +125,19 @@ test("warm-up per step from L/2; after the search a fresh optimizer and schedule
   };
   const expect = (actual: number[], peak: number, fromStep: number) =>
     actual.forEach((lr, i) => assert.ok(Math.abs(lr - (peak / 2) * (1 + (fromStep + i) / 150)) < 1e-12, `step ${fromStep + i}: ${lr}`));
-  // L = 0.025 for batch 32: 8 steps before the first prediction, then the rest of the epoch
-  expect(lrs(first, 8), 0.025, 0);
-  assert.deepEqual(first !== "resetOptimizer" && first?.policy, [[["FlipLR", 0.5, 0]]], "training flips at random");
-  expect(lrs(second, 22), 0.025, 8);
+  // L = 0.025 for batch 32. The first chunk is sized in time by the prediction rule (half a
+  // prediction's cost), up to the epoch's end, and scores the batches it trains on.
+  assert.ok(first && first !== "resetOptimizer" && first.maxSeconds === 0.2 && first.scoreBatches === true, JSON.stringify(first));
+  const ran = recording.reports[0]!.images / 32;
+  assert.ok(recording.reports[0]!.seconds >= 0.2 && ran >= 1 && ran < 30, `first chunk: ${ran} steps in ${recording.reports[0]!.seconds} s`);
+  expect(lrs(first, 30).slice(0, ran), 0.025, 0);
+  assert.deepEqual(first.policy, [[["FlipLR", 0.5, 0]]], "training flips at random");
+  // No valid or train-probe pass before the first prediction, which uses the live weights.
+  assert.deepEqual(recording.predictions[0], { split: "test", flip: false });
+  // Then the rest of the epoch, with a valid pass after it.
+  expect(lrs(second, 30 - ran), 0.025, ran);
+  assert.ok(second && second !== "resetOptimizer" && second.maxSeconds === undefined && !second.scoreBatches);
+  assert.equal(recording.predictions[1]?.split, "valid");
   assert.equal(reset, "resetOptimizer", "a fresh optimizer after the search");
   // the retraining warms up again from L/4 towards L/2
   expect(lrs(third, 30), 0.0125, 0);

@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { noAugmentation } from "../augmentation/none";
-import type { Engine, PredictRequest, Predictions } from "../engines/engine";
+import type { Engine, PredictRequest, Predictions, TrainRequest } from "../engines/engine";
 import { runAutoClint, type PreparedData, type TestPredictionRecord } from "./loop";
 
 const CLASSES = 2;
@@ -57,7 +57,7 @@ const data: PreparedData = {
   train: { images: tensor(8), labels: new Float32Array(8 * CLASSES) },
   valid: { images: tensor(VALID_ROWS), labels: VALID_LABELS },
   trainProbe: { images: tensor(4), labels: VALID_LABELS },
-  test: tensor(10),
+  testRows: 10,
 };
 
 async function run(qualities: (0 | 0.5 | 1)[], standing?: { validScore: number }) {
@@ -105,4 +105,80 @@ test("the network replaces the standing prediction once its valid score is bette
   assert.equal(testPredictions, 1, "one replacement; no further gain, no further prediction");
   assert.equal(written[0], 4.1, "right after the 4th chunk (1 s each, then 0.1 s to predict), the first to beat 0.9");
   assert.equal(summary.predictions.length, 2);
+});
+
+/** The scripted engine, scoring its trained batches (train rows 0-3 carry the valid labels). */
+function batchScoringEngine(qualities: (0 | 0.5 | 1)[], clock: { t: number }) {
+  const engine = scriptedEngine(qualities, clock);
+  const requests: TrainRequest[] = [];
+  const predicted: string[] = [];
+  let chunk = -1;
+  return {
+    requests,
+    predicted,
+    engine: {
+      ...engine,
+      train(request: TrainRequest) {
+        requests.push(request);
+        chunk++;
+        // 1 s per chunk, or the time cap: 3 steps either way.
+        const seconds = request.maxSeconds ?? 1;
+        clock.t += seconds;
+        const quality = qualities[Math.min(chunk, qualities.length - 1)]!;
+        const batchScores = request.scoreBatches ? { indices: [0, 1, 2, 3], scores: validScoresFor(quality) } : undefined;
+        return Promise.resolve({ loss: 1, images: 3 * request.batchSize, seconds, imagesPerSecond: 96, ...(batchScores ? { batchScores } : {}) });
+      },
+      predict(request: PredictRequest) {
+        predicted.push(request.checkpoint ? `${request.split}@${request.checkpoint}` : request.split);
+        return engine.predict.call(engine, request);
+      },
+    } satisfies Engine,
+  };
+}
+
+async function runScored(qualities: (0 | 0.5 | 1)[], config: { predictSeconds?: number; standing?: number }) {
+  const clock = { t: 0 };
+  const scripted = batchScoringEngine(qualities, clock);
+  const trainLabels = new Float32Array(8 * CLASSES);
+  trainLabels.set(VALID_LABELS);
+  let written = 0;
+  await runAutoClint(
+    { ...data, train: { images: tensor(8), labels: trainLabels } },
+    {
+      budget: 30, tau: 8, seed: 0,
+      ...(config.predictSeconds === undefined ? {} : { predictSeconds: config.predictSeconds }),
+      ...(config.standing === undefined ? {} : { standing: { record: { index: 0, at: 0.5 }, validScore: config.standing } }),
+    },
+    {
+      engine: scripted.engine,
+      now: () => clock.t,
+      onTestPrediction: () => Promise.resolve({ index: ++written, at: clock.t }),
+      onValid: () => undefined, onTest: () => undefined, onPhase: () => undefined, onTrial: () => undefined,
+      search: noAugmentation(),
+      log: () => undefined,
+    },
+  );
+  return scripted;
+}
+
+test("the first chunk trains for as long as the prediction rule asks: half a prediction's measured cost", async () => {
+  const { requests } = await runScored([1], { predictSeconds: 3 });
+  assert.equal(requests[0]!.maxSeconds, 1.5);
+  assert.equal(requests[0]!.scoreBatches, true);
+  assert.equal(requests[0]!.steps, 30, "up to the epoch's end, if the time allows");
+  assert.equal(requests[1]!.maxSeconds, undefined, "after the first prediction, chunks run to the epoch's end");
+  assert.equal(requests[1]!.steps, 27, "the epoch's rest: the first chunk ran 3 steps");
+});
+
+test("no valid or train-probe pass before the network's first prediction: the trained batches are scored instead", async () => {
+  const { predicted } = await runScored([1], {});
+  assert.deepEqual(predicted.slice(0, 2), ["test", "valid"], "the first prediction uses the live weights, then valid passes start");
+});
+
+test("a standing prediction is replaced only once the scored batches beat its valid score", async () => {
+  // Batches score 0, 0.5, 0.5, then 1: the standing 0.9 is beaten in the 4th chunk.
+  const { predicted, requests } = await runScored([0, 0.5, 0.5, 1], { standing: 0.9 });
+  assert.deepEqual(predicted.slice(0, 2), ["test", "valid"], "no valid pass while the standing prediction holds");
+  assert.equal(requests.slice(0, 4).every((r) => r.scoreBatches), true);
+  assert.equal(requests[4]?.scoreBatches, undefined);
 });

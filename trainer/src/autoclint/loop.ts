@@ -4,12 +4,17 @@
  * predictions with it whenever `decidePrediction` says they pay. The augmentation search gets a
  * look after every epoch. The clock, the engine, the events and the test-prediction sink are
  * injected: the loop never sees test labels, and never lets a prediction cross the budget.
+ *
+ * Until the network's first test prediction no pass is spent on valid or the train probe: the
+ * first chunk trains for as long as the prediction rule asks (sized in seconds, not steps), and
+ * the batches it trained on, each scored by the weights before its own step, stand in for the
+ * valid score (engines that cannot score batches fall back to a valid pass).
  */
 import type { Policy } from "@autoclint/api";
 import { testTimeFlip, withRandomFlip } from "../augmentation/flips";
 import type { AugmentationSearch, PolicyTrial } from "../augmentation/search";
 import type { Engine, ImageTensor, Predictions } from "../engines/engine";
-import { decidePrediction, latestPredictionStart } from "./anytime";
+import { decidePrediction, firstPredictionTraining, latestPredictionStart } from "./anytime";
 import { flatNauc } from "./flat-nauc";
 import {
   advance,
@@ -25,9 +30,7 @@ import {
   type ScheduleState,
 } from "./schedule";
 
-/** Training steps before the very first prediction: enough to beat chance, no more. */
-export const FIRST_PREDICTION_STEPS = 8;
-/** Guess of one test prediction's cost before anything is measured (images/s). */
+/** Guess of one test prediction's cost when nothing was measured (images/s). */
 const ASSUMED_PREDICT_IMAGES_PER_SECOND = 500;
 const BEST_CHECKPOINT = "best";
 
@@ -45,7 +48,8 @@ export interface PreparedData {
   valid: LabeledTensor;
   /** A slice of train, for the training score that triggers the policy search. */
   trainProbe: LabeledTensor;
-  test: ImageTensor;
+  /** Test samples (the tensor goes to the engine apart: it may still be decoding). */
+  testRows: number;
 }
 
 export interface LoopConfig {
@@ -58,6 +62,8 @@ export interface LoopConfig {
    * the network's predictions replace it only once its best valid score beats that one.
    */
   standing?: { record: TestPredictionRecord; validScore: number };
+  /** Seconds one test prediction is expected to cost (the start-up speed probe), when measured. */
+  predictSeconds?: number;
 }
 
 export interface TestPredictionRecord {
@@ -83,6 +89,8 @@ export interface LoopDeps {
   log(message: string): void;
   /** Why the run was stopped from outside, once it has been (engine calls then fail). */
   interrupted?(): string | undefined;
+  /** Settles once the test split is on the engine (it decodes while training starts). */
+  testLoaded?: Promise<void>;
 }
 
 export interface LoopSummary {
@@ -98,6 +106,13 @@ export interface LoopSummary {
   policy: Policy;
   searchSummary: string;
   stopReason: string;
+}
+
+/** The label rows (of an N x K matrix) of some samples, in their order. */
+function rowsOf(labels: Float32Array, indices: readonly number[], classes: number): Float32Array {
+  const out = new Float32Array(indices.length * classes);
+  indices.forEach((row, i) => out.set(labels.subarray(row * classes, (row + 1) * classes), i * classes));
+  return out;
 }
 
 export async function runAutoClint(data: PreparedData, config: LoopConfig, deps: LoopDeps): Promise<LoopSummary> {
@@ -134,7 +149,8 @@ export async function runAutoClint(data: PreparedData, config: LoopConfig, deps:
   // Network predictions only: the standing one cost the network no time, so it sets no gap.
   const networkPredictions: TestPredictionRecord[] = [];
   let cutsSeen = 0;
-  let predictSeconds = data.test.shape[0] / ASSUMED_PREDICT_IMAGES_PER_SECOND;
+  const probed = config.predictSeconds !== undefined;
+  let predictSeconds = config.predictSeconds ?? data.testRows / ASSUMED_PREDICT_IMAGES_PER_SECOND;
   const predictions: TestPredictionRecord[] = config.standing ? [config.standing.record] : [];
   const imagesPerSecond = () => (trainSeconds > 0 ? trainImages / trainSeconds : 0);
   let stopReason = "budget";
@@ -151,32 +167,52 @@ export async function runAutoClint(data: PreparedData, config: LoopConfig, deps:
       // A chunk must end before the last moment a prediction can start, also on a slow machine.
       const secondsPerStep = totalSteps > 0 ? trainSeconds / totalSteps : 0;
       const stepsThatFit = secondsPerStep > 0 ? Math.floor((latestStart - deps.now()) / secondsPerStep) : Infinity;
-      const chunk = Math.min(totalSteps === 0 ? FIRST_PREDICTION_STEPS : STEPS_PER_EPOCH - stepsInEpoch, stepsThatFit);
+      const chunk = Math.min(STEPS_PER_EPOCH - stepsInEpoch, stepsThatFit);
       if (chunk < 1) {
         stopReason = "no time left for another training chunk and prediction";
         break;
       }
+      // Before the network's first prediction, the chunk ends when the prediction rule wants it.
+      const beforeFirst = networkPredictions.length === 0;
+      const untilFirst = firstPredictionTraining(predictSeconds) - trainSeconds;
       // The warm-up moves the learning rate every step, also inside a chunk.
       const lrs = learningRates(schedule, chunk);
-      const report = await engine.train({ steps: chunk, batchSize: batch, lr: lrs, policy: withRandomFlip(policy) });
-      const lr = lrs.at(-1)!;
-      schedule = advance(schedule, chunk);
-      totalSteps += chunk;
-      stepsInEpoch += chunk;
+      const report = await engine.train({
+        steps: chunk,
+        batchSize: batch,
+        lr: lrs,
+        policy: withRandomFlip(policy),
+        ...(beforeFirst ? { scoreBatches: true } : {}),
+        ...(beforeFirst && untilFirst > 0 ? { maxSeconds: Math.min(untilFirst, Math.max(0, latestStart - deps.now())) } : {}),
+      });
+      const steps = Math.max(1, Math.round(report.images / batch));
+      const lr = lrs[steps - 1]!;
+      schedule = advance(schedule, steps);
+      totalSteps += steps;
+      stepsInEpoch += steps;
       trainImages += report.images;
       trainSeconds += report.seconds;
-      epochLossSum += report.loss * chunk;
-
-      // ------------------------------------------------------------ score valid, keep the best
-      const valid = await engine.predict({ split: "valid" });
-      const validScore = flatNauc(data.valid.labels, valid.scores, data.classes);
-      // Until a test prediction is timed, the valid one is the best guide to its cost.
-      if (networkPredictions.length === 0) predictSeconds = (valid.seconds * data.test.shape[0]) / Math.max(1, valid.rows);
+      epochLossSum += report.loss * steps;
       const epoch = totalSteps / STEPS_PER_EPOCH;
-      deps.onValid({ nauc: validScore, epoch, lr, imagesPerSecond: imagesPerSecond() });
-      if (validScore > bestValid) {
-        bestValid = validScore;
-        await engine.snapshot(BEST_CHECKPOINT);
+
+      // ------------------------------------------------------------ score: trained batches before the first prediction, then valid
+      let validScore: number | undefined;
+      let estimate = bestValid;
+      if (beforeFirst && report.batchScores) {
+        const { indices, scores } = report.batchScores;
+        estimate = flatNauc(rowsOf(data.train.labels, indices, data.classes), scores, data.classes);
+        deps.log(`trained batches scored before their steps: NAUC ${estimate.toFixed(4)} (${indices.length} samples, ${totalSteps} steps)`);
+      } else {
+        const valid = await engine.predict({ split: "valid" });
+        validScore = flatNauc(data.valid.labels, valid.scores, data.classes);
+        // Until a test prediction is timed, the valid one is the best guide to its cost.
+        if (networkPredictions.length === 0 && !probed) predictSeconds = (valid.seconds * data.testRows) / Math.max(1, valid.rows);
+        deps.onValid({ nauc: validScore, epoch, lr, imagesPerSecond: imagesPerSecond() });
+        if (validScore > bestValid) {
+          bestValid = validScore;
+          await engine.snapshot(BEST_CHECKPOINT);
+        }
+        estimate = bestValid;
       }
 
       // ------------------------------------------------------------ anytime test prediction
@@ -187,18 +223,21 @@ export async function runAutoClint(data: PreparedData, config: LoopConfig, deps:
         predictionsMade: networkPredictions.length,
         trainingSeconds: trainSeconds,
         lastPredictionAt: networkPredictions.at(-1)?.at,
-        bestValid,
+        bestValid: estimate,
         lastPredictedValid,
       });
       if (decision.predict) {
+        await deps.testLoaded;
         // The original's rule counts the network's own predictions, not the quick model's.
         const flip = testTimeFlip(networkPredictions.length);
-        const test = await engine.predict({ split: "test", checkpoint: BEST_CHECKPOINT, flip });
+        // No valid pass yet, so no best checkpoint: the first prediction uses the live weights.
+        const checkpoint = validScore === undefined && beforeFirst ? {} : { checkpoint: BEST_CHECKPOINT };
+        const test = await engine.predict({ split: "test", ...checkpoint, flip });
         predictSeconds = Math.max(test.seconds, 0.05);
         const record = await deps.onTestPrediction(test);
         predictions.push(record);
         networkPredictions.push(record);
-        lastPredictedValid = bestValid;
+        lastPredictedValid = estimate;
         deps.onTest({ ...record, epoch, lr, imagesPerSecond: imagesPerSecond() });
         deps.log(`prediction ${record.index} at ${record.at.toFixed(1)} s (${decision.reason})`);
       }
@@ -210,6 +249,8 @@ export async function runAutoClint(data: PreparedData, config: LoopConfig, deps:
       if (schedule.plateauLr < before) cutsSeen++;
       stepsInEpoch = 0;
       epochLossSum = 0;
+      // The search needs a valid score; before the first prediction there is none (by design).
+      if (validScore === undefined) continue;
 
       const probe = await engine.predict({ split: "train-probe" });
       const trainScore = flatNauc(data.trainProbe.labels, probe.scores, data.classes);

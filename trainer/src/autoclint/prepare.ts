@@ -65,11 +65,17 @@ export interface PrepareOptions {
 }
 
 /** Training samples decoded before the early-data hook: a random sample (the split is shuffled). */
-export const EARLY_TRAIN_ROWS = 3000;
+export const EARLY_TRAIN_ROWS = 2000;
 
 export interface PreparedRun {
   exploration: Exploration;
   data: PreparedData;
+  /**
+   * The test tensor. With an early-data hook it was decoded first (the quick model predicts on
+   * it); without one nothing needs it before the network's first prediction, so it decodes on the
+   * first call, which the run makes as training starts.
+   */
+  test: () => Promise<ImageTensor>;
   /** Origins of training samples that could not be decoded and were skipped. */
   skipped: string[];
   splitSizes: { train: number; valid: number; test: number };
@@ -85,8 +91,9 @@ function concatRows(a: ImageTensor, b: ImageTensor): ImageTensor {
 }
 
 /**
- * Explores, splits and decodes. Order matters for the clock: valid and test first, then a first
- * slice of train (the early-data hook: a quick model predicts from it), then the rest of train.
+ * Explores, splits and decodes. Order matters for the clock: valid first; with an early-data hook
+ * then test and a first slice of train (a quick model predicts from them), then the rest of train;
+ * without one, train and then test, which is left decoding when this returns.
  */
 export async function prepareData(dataset: Dataset, seed: number, options: PrepareOptions = {}): Promise<PreparedRun> {
   const { onProgress } = options;
@@ -98,10 +105,14 @@ export async function prepareData(dataset: Dataset, seed: number, options: Prepa
   // A test sample cannot be dropped (a prediction needs every row), so a corrupt one fails the
   // run with its origin named; training samples that fail to decode are dropped and reported.
   const validDecoded = await decodeSplit(dataset.train, target, { indices: valid, onCorrupt: "fail" });
-  const testDecoded = await decodeSplit(dataset.test, target, {
-    onCorrupt: "fail",
-    onProgress: (done, total) => onProgress?.("decode test", done, total),
-  });
+  const decodeTest = async () =>
+    (
+      await decodeSplit(dataset.test, target, {
+        onCorrupt: "fail",
+        onProgress: (done, total) => onProgress?.("decode test", done, total),
+      })
+    ).tensor;
+  const testFirst = options.onEarlyData ? await decodeTest() : undefined;
   const validTensor: LabeledTensor = { images: validDecoded.tensor, labels: labelMatrix(dataset.train.labels, valid, classes) };
 
   const earlyRows = Math.min(train.length, options.earlyTrainRows ?? EARLY_TRAIN_ROWS);
@@ -114,7 +125,7 @@ export async function prepareData(dataset: Dataset, seed: number, options: Prepa
   const early = await decodeTrain(train.slice(0, earlyRows), 0);
   if (options.onEarlyData) {
     const earlyTrain = { images: early.tensor, labels: labelMatrix(dataset.train.labels, early.indices, classes) };
-    await options.onEarlyData({ exploration, classes, train: earlyTrain, valid: validTensor, test: testDecoded.tensor });
+    await options.onEarlyData({ exploration, classes, train: earlyTrain, valid: validTensor, test: testFirst! });
   }
   const rest = await decodeTrain(train.slice(earlyRows), earlyRows);
 
@@ -128,11 +139,14 @@ export async function prepareData(dataset: Dataset, seed: number, options: Prepa
     train: trainTensor,
     valid: validTensor,
     trainProbe: { images: headOf(trainTensor.images, probeRows), labels: trainTensor.labels.subarray(0, probeRows * classes) },
-    test: testDecoded.tensor,
+    testRows: dataset.test.size,
   };
+  let decoding: Promise<ImageTensor> | undefined;
+  const test = () => (decoding ??= testFirst ? Promise.resolve(testFirst) : decodeTest());
   return {
     exploration,
     data,
+    test,
     skipped: [...early.skipped, ...rest.skipped],
     splitSizes: { train: keptTrain.length, valid: valid.length, test: dataset.test.size },
   };

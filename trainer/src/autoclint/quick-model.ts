@@ -21,7 +21,7 @@ export const RIDGE_CANDIDATES = [1e-3, 1e-2, 1e-1, 1] as const;
  */
 export const GAMMA_CANDIDATES = [1, 0.5, 0.25] as const;
 /** Training rows the exponent is chosen on; the chosen one is then fitted on all of them. */
-export const GAMMA_PROBE_ROWS = 1000;
+export const GAMMA_PROBE_ROWS = 500;
 
 export interface PooledGrid {
   height: number;

@@ -139,7 +139,9 @@ class AutoDLSplit implements Split {
     if (!ref) throw new RangeError(`sample ${index} out of range (size ${this.size})`);
     const origin = ref.file.origin(ref.record);
     try {
-      return { example: decodeSequenceExample(ref.file.read(ref.record, ref.location), contextOnly), origin };
+      // The labels of every training sample are read when the dataset opens: the CRC (most of
+      // that time) is checked when the sample's pixels are read, which covers the same bytes.
+      return { example: decodeSequenceExample(ref.file.read(ref.record, ref.location, !contextOnly), contextOnly), origin };
     } catch (error) {
       if (error instanceof SampleError) throw error;
       throw new SampleError(origin, `cannot decode SequenceExample: ${(error as Error).message}`, { cause: error });

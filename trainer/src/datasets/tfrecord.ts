@@ -67,12 +67,15 @@ export class TFRecordFile {
     return records;
   }
 
-  /** The data of one record, its CRC verified. */
-  read(record: number, location: RecordLocation): Uint8Array {
+  /**
+   * The data of one record, its CRC verified unless `verify` is false (a caller that reads only a
+   * record's labels, and verifies the same bytes when it reads the pixels).
+   */
+  read(record: number, location: RecordLocation, verify = true): Uint8Array {
     const buffer = this.bytesAt(location.offset, location.length + FOOTER_BYTES);
     if (buffer.length !== location.length + FOOTER_BYTES) throw new SampleError(this.origin(record), "truncated record");
     const data = buffer.subarray(0, location.length);
-    if (Buffer.from(buffer.buffer, buffer.byteOffset, buffer.length).readUInt32LE(location.length) !== maskedCrc32c(data)) {
+    if (verify && Buffer.from(buffer.buffer, buffer.byteOffset, buffer.length).readUInt32LE(location.length) !== maskedCrc32c(data)) {
       throw new SampleError(this.origin(record), "data CRC mismatch");
     }
     return data;

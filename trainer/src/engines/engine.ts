@@ -57,14 +57,34 @@ export interface TrainRequest {
   lr: number | readonly number[];
   /** Augmentation applied per sample while training; none when absent or empty. */
   policy?: Policy;
+  /** Stop once this many seconds have passed (after at least one step): `images` says how many ran. */
+  maxSeconds?: number;
+  /** Return the class scores of the later half of the chunk's batches (`batchScores`). */
+  scoreBatches?: boolean;
 }
 
 export interface TrainReport {
   /** Mean training loss over the steps. */
   loss: number;
+  /** Training samples seen: steps run x batch size. */
   images: number;
   seconds: number;
   imagesPerSecond: number;
+  /**
+   * When asked (`scoreBatches`) and the engine can: each batch scored by the weights before its
+   * own step, so a score on samples the model had not yet learnt from, at no extra cost.
+   * `indices` are train rows; `scores` is (indices.length x K), row-major, like `Predictions`.
+   */
+  batchScores?: { indices: readonly number[]; scores: Float32Array };
+}
+
+/** Prediction speed at one sample shape, measured on a throwaway model before any data is loaded. */
+export interface SpeedProbe {
+  frames: number;
+  height: number;
+  width: number;
+  channels: number;
+  samplesPerSecond: number;
 }
 
 export interface PredictRequest {
@@ -91,6 +111,8 @@ export interface Predictions {
 export interface Engine {
   /** Resolves once the engine can take work. Spawned first thing so imports overlap data loading. */
   ready(): Promise<EngineInfo>;
+  /** Prediction speed at a sample shape (frames, height, width, channels); engines that cannot measure leave it out. */
+  probe?(shape: readonly [frames: number, height: number, width: number, channels: number], classes: number): Promise<SpeedProbe>;
   /** Hands a split to the engine. Labels are a 0/1 (N x K) matrix; a test split has none. */
   loadSplit(name: SplitName, images: ImageTensor, labels?: Float32Array): Promise<void>;
   buildModel(config: ModelConfig): Promise<ModelReport>;

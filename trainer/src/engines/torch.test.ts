@@ -294,6 +294,37 @@ void describe("TorchEngine on the real worker", () => {
     await rejectsWith(engine.predict({ split: "train-probe" }), "NotFound");
   });
 
+  void test("a time cap ends a chunk early; the trained batches come back scored by the weights before their steps", async () => {
+    const train = bars(200, { seed: 5 });
+    await engine.loadSplit("train", train.images, train.labels);
+    await engine.buildModel(config());
+    const capped = await engine.train({ steps: 500, batchSize: 16, lr: 0.05, maxSeconds: 0.3, scoreBatches: true });
+    const steps = capped.images / 16;
+    assert.ok(steps >= 1 && steps < 500 && capped.seconds >= 0.3, `${steps} steps in ${capped.seconds} s`);
+    const scored = capped.batchScores!;
+    assert.equal(scored.indices.length, Math.ceil(steps / 2) * 16, "the later half of the chunk's batches");
+    assert.equal(scored.scores.length, scored.indices.length * 3);
+    assert.ok(scored.indices.every((i) => Number.isInteger(i) && i >= 0 && i < 200));
+    for (let r = 0; r < scored.indices.length; r++) {
+      const sum = scored.scores[r * 3]! + scored.scores[r * 3 + 1]! + scored.scores[r * 3 + 2]!;
+      assert.ok(Math.abs(sum - 1) < 1e-4, `softmax rows sum to 1 (row ${r}: ${sum})`);
+    }
+    const plain = await engine.train({ steps: 2, batchSize: 16, lr: 0.05 });
+    assert.equal(plain.images, 32);
+    assert.equal(plain.batchScores, undefined);
+  });
+
+  void test("the speed probe measures prediction at a shape, before any model or data", async () => {
+    const small = await engine.probe([1, 16, 16, 3], 10);
+    const large = await engine.probe([1, 64, 64, 3], 10);
+    assert.deepEqual([small.frames, small.height, small.width, small.channels], [1, 16, 16, 3]);
+    assert.ok(small.samplesPerSecond > 0 && large.samplesPerSecond > 0);
+    // 16 times the pixels: slower, whatever the machine's load (a wide margin).
+    assert.ok(large.samplesPerSecond < small.samplesPerSecond, `${large.samplesPerSecond} vs ${small.samplesPerSecond}`);
+    const clips = await engine.probe([4, 16, 16, 1], 5);
+    assert.ok(clips.samplesPerSecond > 0);
+  });
+
   void test("stderr reaches the logger", () => {
     assert.ok(log.some((line) => line.includes("resnet18")), log.join("\n"));
   });

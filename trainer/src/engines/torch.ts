@@ -22,6 +22,7 @@ import {
   type PredictRequest,
   type Predictions,
   type SplitName,
+  type SpeedProbe,
   type TrainReport,
   type TrainRequest,
 } from "./engine";
@@ -172,17 +173,30 @@ export class TorchEngine implements Engine {
     return this.call<ModelReport>("buildModel", { config });
   }
 
-  train(request: TrainRequest): Promise<TrainReport> {
-    return this.call<TrainReport>("train", { ...request });
+  async train(request: TrainRequest): Promise<TrainReport> {
+    const { scoreBatches, ...rest } = request;
+    if (!scoreBatches) return this.call<TrainReport>("train", { ...rest });
+    const scoreOut = this.tempPath("f32");
+    try {
+      const { scoredIndices, ...report } = await this.call<TrainReport & { scoredIndices: number[] }>("train", { ...rest, scoreOut });
+      const scores = await this.readScores(scoreOut);
+      return { ...report, batchScores: { indices: scoredIndices, scores } };
+    } finally {
+      await this.removeFiles(scoreOut);
+    }
+  }
+
+  async probe(shape: readonly [number, number, number, number], classes: number): Promise<SpeedProbe> {
+    const [frames, height, width, channels] = shape;
+    const { samplesPerSecond } = await this.call<{ samplesPerSecond: number }>("probe", { shape, classes });
+    return { frames, height, width, channels, samplesPerSecond };
   }
 
   async predict(request: PredictRequest): Promise<Predictions> {
     const out = this.tempPath("f32");
     try {
       const result = await this.call<Omit<Predictions, "scores">>("predict", { ...request, out });
-      const bytes = await readFile(out);
-      // A fresh, aligned copy: the Buffer may sit at any offset of a pooled ArrayBuffer.
-      const scores = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+      const scores = await this.readScores(out);
       if (scores.length !== result.passes * result.rows * result.classes) {
         throw new EngineError(
           `predict: ${scores.length} scores for ${result.passes}x${result.rows}x${result.classes}`,
@@ -194,6 +208,12 @@ export class TorchEngine implements Engine {
     } finally {
       await this.removeFiles(out);
     }
+  }
+
+  private async readScores(path: string): Promise<Float32Array> {
+    const bytes = await readFile(path);
+    // A fresh, aligned copy: the Buffer may sit at any offset of a pooled ArrayBuffer.
+    return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   }
 
   snapshot(name: string): Promise<void> {

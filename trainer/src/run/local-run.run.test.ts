@@ -41,7 +41,11 @@ test("AutoCLINT on a small MNIST task: NAUC well above chance, every output cons
     assert.ok(result.alc !== null && result.alc > 0.3, `ALC ${result.alc}`);
     assert.ok(result.predictions >= 1 && result.curve.every((p) => p.t <= BUDGET), "no prediction after the budget");
     assert.ok(elapsed < BUDGET + BUDGET_GRACE_SECONDS, `run took ${elapsed.toFixed(1)} s`);
-    assert.deepEqual(result.inputShape, [1, 28, 28, 1]);
+    // The input is exploration's 28x28, or 16x16 when the start-up speed probe found this machine
+    // too slow for a prediction within 5% of the budget; result.json says which and why.
+    assert.deepEqual(result.inputSize.explored, [1, 28, 28, 1]);
+    assert.match(result.inputSize.reason, /^probe: \d+ samples\/s at 28x28; /);
+    assert.deepEqual(result.inputShape, /exploration size kept/.test(result.inputSize.reason) ? [1, 28, 28, 1] : [1, 16, 16, 1], result.inputSize.reason);
     assert.equal(result.model.init, "random");
     assert.ok(result.firstPredictionSeconds !== null && result.firstPredictionSeconds < BUDGET);
     // The quick model made the first prediction, before the network could.
@@ -64,7 +68,7 @@ test("AutoCLINT on a small MNIST task: NAUC well above chance, every output cons
 
     // result.json, the events and the picture agree.
     const saved = JSON.parse(await readFile(join(outDir, "result.json"), "utf8")) as Record<string, unknown>;
-    for (const key of ["alc", "nauc", "curve", "firstPredictionSeconds", "inputShape", "engine", "device", "imagesPerSecond", "policy"]) {
+    for (const key of ["alc", "nauc", "curve", "firstPredictionSeconds", "inputShape", "inputSize", "engine", "device", "imagesPerSecond", "policy"]) {
       assert.ok(key in saved, `result.json has ${key}`);
     }
     const events = (await readFile(join(outDir, "events.jsonl"), "utf8")).trim().split("\n").map((l) => JSON.parse(l) as TrainerEvent);

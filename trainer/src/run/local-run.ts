@@ -7,12 +7,14 @@ import { alc as areaUnderCurve, type AutoClintRunManifest, type AutoClintRunSpec
 import { mkdir, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { createSearch, type AugmentationSearch } from "../augmentation/index";
-import type { Exploration } from "../autoclint/explore";
-import { runAutoClint, type LoopSummary, type TestPredictionRecord } from "../autoclint/loop";
-import { prepareData, type EarlyData } from "../autoclint/prepare";
+import type { Exploration, SampleShape } from "../autoclint/explore";
+import { chooseInputSize, type InputSizeChoice } from "../autoclint/input-size";
+import { runAutoClint, type LabeledTensor, type LoopSummary, type PreparedData, type TestPredictionRecord } from "../autoclint/loop";
+import { headOf, prepareData, type EarlyData } from "../autoclint/prepare";
 import { fitQuickModel, predictQuick, type QuickFit } from "../autoclint/quick-model";
 import { fetchDataset } from "../datasets/fetch";
 import { openDataset } from "../datasets/open";
+import { resizeTensor } from "../datasets/resize";
 import type { Engine, EngineInfo } from "../engines/engine";
 import { createEngine } from "../engines/index";
 import type { Reporter, RunStatusLine } from "./reporter";
@@ -54,6 +56,8 @@ export interface RunResult {
   firstPredictionSeconds: number | null;
   predictions: number;
   inputShape: [frames: number, height: number, width: number, channels: number];
+  /** Why the input has the shape it has: exploration's upper bound, and the speed probe's verdict. */
+  inputSize: { explored: [frames: number, height: number, width: number, channels: number]; reason: string };
   imagesPerSecond: number;
   policy: LoopSummary["policy"];
   augmentation: { strategy: string; summary: string };
@@ -102,6 +106,22 @@ async function quickPrediction(early: EarlyData, scorer: TestScorer, now: () => 
   const { grid } = fit.model;
   const record = await scorer.record({ scores, passes: 1, rows: early.test.shape[0], classes: early.classes, seconds: now() - started });
   return { record, validScore: fit.validScore, trainRows: fit.trainRows, grid: `${grid.height}x${grid.width}x${grid.channels} pooled pixels^${fit.model.gamma}, ridge ${fit.model.ridge}` };
+}
+
+/** The input size the engine's speed allows (none when the engine cannot measure itself). */
+async function chooseSize(engine: Engine, exploration: Exploration, testRows: number, budget: number): Promise<InputSizeChoice | undefined> {
+  if (!engine.probe) return undefined;
+  const upper = exploration.inputShape;
+  const probe = await engine.probe([upper.frames, upper.height, upper.width, upper.channels], exploration.classes);
+  return chooseInputSize({ upper, probe, testSamples: testRows, budget });
+}
+
+/** The run's train, valid and probe tensors at the chosen size (the same objects when it is the decoded one). */
+function shrinkData(data: PreparedData, shape: SampleShape): PreparedData {
+  const shrink = (tensor: LabeledTensor): LabeledTensor => ({ ...tensor, images: resizeTensor(tensor.images, shape.height, shape.width) });
+  const train = shrink(data.train);
+  const probeRows = data.trainProbe.images.shape[0];
+  return { ...data, train, valid: shrink(data.valid), trainProbe: { images: headOf(train.images, probeRows), labels: data.trainProbe.labels } };
 }
 
 export async function runLocal(options: LocalRunOptions): Promise<RunResult> {
@@ -203,21 +223,32 @@ export async function runLocal(options: LocalRunOptions): Promise<RunResult> {
         : {}),
     });
     mark("dataDecoded");
-    const { exploration, data } = prepared;
-    const shape = exploration.inputShape;
+    const { exploration } = prepared;
+    const explored = exploration.inputShape;
     reporter.log(
       `exploration: ${exploration.scanned} samples scanned, median ${exploration.medianShape.frames}x${exploration.medianShape.height}x${exploration.medianShape.width}x${exploration.medianShape.channels}, ` +
-        `${exploration.classes} classes${exploration.multiLabel ? ", multi-label" : ""}${exploration.video ? ", video" : ""} -> input ${shape.frames}x${shape.height}x${shape.width}x${shape.channels}`,
+        `${exploration.classes} classes${exploration.multiLabel ? ", multi-label" : ""}${exploration.video ? ", video" : ""} -> input ${explored.frames}x${explored.height}x${explored.width}x${explored.channels}`,
     );
     for (const origin of prepared.skipped) reporter.log(`skipped unreadable training sample ${origin}`);
 
     const info: EngineInfo = await engineReady;
     reporter.log(`engine: ${info.engine} ${info.version} on ${info.device} (${info.deviceName}), ready in ${info.startupSeconds.toFixed(1)} s`);
+    // -------------------------------------------------------------- input size from a speed probe
+    const sizing = await chooseSize(engine, exploration, prepared.data.testRows, budget);
+    mark("speedProbed");
+    const shape = sizing?.shape ?? explored;
+    reporter.log(`input size: ${shape.height}x${shape.width}${sizing ? ` (${sizing.reason})` : " (the engine cannot probe its speed: exploration size kept)"}`);
+    const data = shrinkData(prepared.data, shape);
+    // The test split decodes (when the quick model did not need it first) while training starts.
+    const testLoaded = prepared
+      .test()
+      .then((test) => engine.loadSplit("test", resizeTensor(test, shape.height, shape.width)))
+      .then(() => void mark("testLoaded"));
+    testLoaded.catch(() => undefined); // awaited by the loop before its first test prediction
     await Promise.all([
       engine.loadSplit("train", data.train.images, data.train.labels),
       engine.loadSplit("valid", data.valid.images, data.valid.labels),
       engine.loadSplit("train-probe", data.trainProbe.images, data.trainProbe.labels),
-      engine.loadSplit("test", data.test),
     ]);
     mark("splitsLoaded");
 
@@ -231,12 +262,14 @@ export async function runLocal(options: LocalRunOptions): Promise<RunResult> {
         seed: spec.seed ?? 0,
         ...(spec.model?.weights ? { weightsPath: spec.model.weights } : {}),
         ...(standing ? { standing: { record: standing.record, validScore: standing.validScore } } : {}),
+        ...(sizing ? { predictSeconds: sizing.predictSeconds } : {}),
       },
       {
         engine,
         now,
         search,
         interrupted: () => interrupted,
+        testLoaded,
         log: (message) => reporter.log(message),
         onPhase: emitPhase,
         onTestPrediction: (predictions) => scorer.record(predictions),
@@ -250,6 +283,7 @@ export async function runLocal(options: LocalRunOptions): Promise<RunResult> {
       },
     );
     mark("loopFinished");
+    await testLoaded; // a decode or load failure that no prediction awaited fails the run here
 
     // -------------------------------------------------------------- result
     const curve = scorer.curve.map((p) => ({ t: +p.t.toFixed(3), nauc: p.nauc }));
@@ -276,6 +310,10 @@ export async function runLocal(options: LocalRunOptions): Promise<RunResult> {
       firstPredictionSeconds: summary.firstPredictionSeconds,
       predictions: summary.predictions.length,
       inputShape: [shape.frames, shape.height, shape.width, shape.channels],
+      inputSize: {
+        explored: [explored.frames, explored.height, explored.width, explored.channels],
+        reason: sizing?.reason ?? "the engine cannot probe its speed: exploration size kept",
+      },
       imagesPerSecond: +summary.imagesPerSecond.toFixed(1),
       policy: summary.policy,
       augmentation: { strategy: search.strategy, summary: summary.searchSummary },

@@ -1,0 +1,48 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { Dataset, Split } from "../datasets/dataset";
+import { prepareData } from "./prepare";
+
+/** A small in-memory dataset of raw 8x8 grey frames that counts the test samples read. */
+function countingDataset(trainSize: number, testSize: number): { dataset: Dataset; testReads: () => number } {
+  let reads = 0;
+  const sample = (i: number) => ({ frames: [{ kind: "raw" as const, pixels: new Uint8Array(64).fill(i % 256), height: 8, width: 8, channels: 1 }], origin: `#${i}` });
+  const test: Split = { size: testSize, read: (i) => (reads++, Promise.resolve(sample(i))) };
+  const dataset: Dataset = {
+    name: "counting",
+    numClasses: 2,
+    train: { size: trainSize, labels: Array.from({ length: trainSize }, (_, i) => [i % 2]), read: (i) => Promise.resolve(sample(i)) },
+    test,
+    declaredShape: { frames: 1, height: 8, width: 8, channels: 1 },
+    location: "memory",
+  };
+  return { dataset, testReads: () => reads };
+}
+
+test("without a quick model the test split is left to decode while training starts", async () => {
+  const { dataset, testReads } = countingDataset(100, 40);
+  const prepared = await prepareData(dataset, 0);
+  assert.equal(testReads(), 0, "no test sample read before training can start");
+  assert.equal(prepared.data.testRows, 40);
+  const tensor = await prepared.test();
+  assert.equal(testReads(), 40);
+  assert.deepEqual(tensor.shape, [40, 1, 8, 8, 1]);
+  assert.equal(await prepared.test(), tensor, "decoded once");
+});
+
+test("with a quick model the test split is decoded before the early data, and only once", async () => {
+  const { dataset, testReads } = countingDataset(100, 40);
+  let readsAtEarly = -1;
+  const prepared = await prepareData(dataset, 0, {
+    earlyTrainRows: 20,
+    onEarlyData: (early) => {
+      readsAtEarly = testReads();
+      assert.equal(early.test.shape[0], 40);
+      assert.equal(early.train.images.shape[0], 20);
+      return Promise.resolve();
+    },
+  });
+  assert.equal(readsAtEarly, 40);
+  await prepared.test();
+  assert.equal(testReads(), 40);
+});

@@ -1,0 +1,29 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { resizeTensor } from "./resize";
+
+test("halving averages each 2x2 block, per channel and per frame", () => {
+  // One sample, 2 frames, 2x4 pixels, 2 channels.
+  const pixels = Uint8Array.from({ length: 2 * 2 * 4 * 2 }, (_, i) => i * 4);
+  const out = resizeTensor({ pixels, shape: [1, 2, 2, 4, 2] }, 1, 2);
+  assert.deepEqual(out.shape, [1, 2, 1, 2, 2]);
+  const at = (f: number, y: number, x: number, c: number) => pixels[((f * 2 + y) * 4 + x) * 2 + c]!;
+  const expected: number[] = [];
+  for (let f = 0; f < 2; f++)
+    for (let x = 0; x < 2; x++)
+      for (let c = 0; c < 2; c++) expected.push(Math.round((at(f, 0, 2 * x, c) + at(f, 0, 2 * x + 1, c) + at(f, 1, 2 * x, c) + at(f, 1, 2 * x + 1, c)) / 4));
+  assert.deepEqual([...out.pixels], expected);
+});
+
+test("a non-integer factor weights the source pixels by the area they share with the output pixel", () => {
+  // 1 row of 3 pixels -> 2: output 0 covers source 0 and half of 1; output 1 half of 1 and 2.
+  const out = resizeTensor({ pixels: Uint8Array.from([0, 90, 180]), shape: [1, 1, 1, 3, 1] }, 1, 2);
+  assert.deepEqual([...out.pixels], [Math.round((0 + 45) / 1.5), Math.round((45 + 180) / 1.5)]);
+});
+
+test("a constant image stays constant, the same size is returned as it is, and growing is refused", () => {
+  const flat = { pixels: new Uint8Array(28 * 28 * 3).fill(200), shape: [1, 1, 28, 28, 3] as const };
+  assert.ok(resizeTensor(flat, 16, 16).pixels.every((v) => v === 200));
+  assert.equal(resizeTensor(flat, 28, 28), flat);
+  assert.throws(() => resizeTensor(flat, 32, 32), /only shrinks/);
+});

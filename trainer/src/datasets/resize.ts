@@ -1,0 +1,65 @@
+/**
+ * Shrinks a decoded uint8 tensor (N, T, H, W, C) to a smaller height and width by area averaging:
+ * each output pixel is the mean of the source area it covers, fractional edges weighted by how
+ * much of them it covers. Used when the start-up speed probe picks an input smaller than the one
+ * the data was decoded at (decoding again with sharp would cost far more).
+ */
+import type { ImageTensor } from "../engines/engine";
+
+/** For each output index along one axis: the source indices it covers and their weights (summing to 1). */
+function areaWeights(from: number, to: number): { index: Int32Array; weight: Float64Array; start: Int32Array } {
+  const scale = from / to;
+  const index: number[] = [];
+  const weight: number[] = [];
+  const start = new Int32Array(to + 1);
+  for (let o = 0; o < to; o++) {
+    start[o] = index.length;
+    const lo = o * scale;
+    const hi = (o + 1) * scale;
+    for (let s = Math.floor(lo); s < Math.min(from, Math.ceil(hi)); s++) {
+      const covered = Math.min(hi, s + 1) - Math.max(lo, s);
+      if (covered <= 0) continue;
+      index.push(s);
+      weight.push(covered / scale);
+    }
+  }
+  start[to] = index.length;
+  return { index: Int32Array.from(index), weight: Float64Array.from(weight), start };
+}
+
+/** One row of pixels (C channels) into `out` at `width` columns, by the column weights. */
+function shrinkRow(row: Uint8Array, out: Float64Array, to: number, cols: ReturnType<typeof areaWeights>, c: number): void {
+  const width = cols.start.length - 1;
+  for (let x = 0; x < width; x++) {
+    for (let k = cols.start[x]!; k < cols.start[x + 1]!; k++) {
+      const source = cols.index[k]! * c;
+      const weight = cols.weight[k]!;
+      for (let ch = 0; ch < c; ch++) out[to + x * c + ch]! += weight * row[source + ch]!;
+    }
+  }
+}
+
+export function resizeTensor(tensor: ImageTensor, height: number, width: number): ImageTensor {
+  const [n, frames, h, w, c] = tensor.shape;
+  if (height === h && width === w) return tensor;
+  if (height > h || width > w) throw new RangeError(`resizeTensor only shrinks: ${h}x${w} -> ${height}x${width}`);
+  const rows = areaWeights(h, height);
+  const cols = areaWeights(w, width);
+  const out = new Uint8Array(n * frames * height * width * c);
+  // Columns first (one frame row at a time into a float buffer), then rows.
+  const across = new Float64Array(h * width * c);
+  for (let f = 0; f < n * frames; f++) {
+    const src = f * h * w * c;
+    across.fill(0);
+    for (let y = 0; y < h; y++) shrinkRow(tensor.pixels.subarray(src + y * w * c, src + (y + 1) * w * c), across, y * width * c, cols, c);
+    const dst = f * height * width * c;
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width * c; x++) {
+        let sum = 0;
+        for (let k = rows.start[y]!; k < rows.start[y + 1]!; k++) sum += rows.weight[k]! * across[rows.index[k]! * width * c + x]!;
+        out[dst + y * width * c + x] = Math.min(255, Math.round(sum));
+      }
+    }
+  }
+  return { pixels: out, shape: [n, frames, height, width, c] };
+}
