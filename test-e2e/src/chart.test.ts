@@ -9,7 +9,8 @@
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Value } from "@sinclair/typebox/value";
@@ -263,6 +264,73 @@ void describe("charts/autoclint", () => {
       kubectl(["delete", "validatingadmissionpolicy,validatingadmissionpolicybinding", `${release}-autoclintrun-limits`, "--wait=false"]);
       kubectl(["delete", "namespace", watched, other, "--wait=false"]);
     }
+  });
+
+  void test("a namespaced install (watchNamespace) renders no cluster-wide role and cannot touch Jobs or pods outside its namespace", { skip: noClusterFor("RBAC on the API server") }, () => {
+    const rendered = render("--set", "watchNamespace=team-a");
+    assert.deepEqual([...find(rendered, "ClusterRole"), ...find(rendered, "ClusterRoleBinding")].map((m) => m.metadata.name), [], "no cluster-wide RBAC");
+    assert.equal(one(rendered, "Role", "ac-operator").metadata.namespace, "team-a");
+    const suffix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
+    const [watched, other, release] = [`rbac-e2e-${suffix}`, `rbac-other-${suffix}`, `rbac-${suffix}`];
+    const kubectl = (args: string[], input?: string, kubeconfig = KUBECONFIG) => spawnSync("kubectl", ["--kubeconfig", kubeconfig, ...args], { input, encoding: "utf8" });
+    for (const ns of [watched, other]) assert.equal(kubectl(["create", "namespace", ns]).status, 0);
+    const dir = mkdtempSync(join(tmpdir(), "autoclint-rbac-"));
+    try {
+      const rbac = helm(["template", release, CHART, "--namespace", watched, "--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml", "--set", `watchNamespace=${watched}`]);
+      assert.equal(rbac.status, 0, rbac.stderr);
+      const applied = kubectl(["apply", "-f", "-"], rbac.stdout);
+      assert.equal(applied.status, 0, applied.stderr);
+      const saKubeconfig = join(dir, "sa.kubeconfig");
+      const made = spawnSync(join(ROOT, "hack", "cluster-sa-kubeconfig.sh"), [watched, `${release}-operator`, saKubeconfig], { encoding: "utf8", env: { ...process.env, KUBECONFIG } });
+      assert.equal(made.status, 0, made.stderr);
+      const job = (namespace: string) => JSON.stringify({
+        apiVersion: "batch/v1", kind: "Job", metadata: { name: "probe", namespace },
+        spec: { template: { spec: { restartPolicy: "Never", containers: [{ name: "c", image: "busybox" }] } } },
+      });
+      const inside = kubectl(["create", "--dry-run=server", "-f", "-"], job(watched), saKubeconfig);
+      assert.equal(inside.status, 0, `a Job in the watched namespace: ${inside.stderr}`);
+      const outside = kubectl(["create", "--dry-run=server", "-f", "-"], job(other), saKubeconfig);
+      assert.notEqual(outside.status, 0, "a Job in another namespace was allowed");
+      assert.match(outside.stderr, /forbidden: User "system:serviceaccount:[^"]+" cannot create resource "jobs" in API group "batch" in the namespace "rbac-other-/);
+      for (const [verb, resource] of [["list", "pods"], ["create", "jobs"], ["list", "autoclintruns.autoclint.io"]]) {
+        assert.equal(kubectl(["auth", "can-i", verb!, resource!, "--all-namespaces"], undefined, saKubeconfig).stdout.trim(), "no", `${verb} ${resource} cluster-wide`);
+        assert.equal(kubectl(["auth", "can-i", verb!, resource!, "-n", watched], undefined, saKubeconfig).stdout.trim(), "yes", `${verb} ${resource} in ${watched}`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      kubectl(["delete", "namespace", watched, other, "--wait=false"]);
+    }
+  });
+
+  void test("NetworkPolicies: NATS takes clients only from trainer pods and the operator; trainers reach only NATS, DNS and the dataset egress; the API server accepts them", () => {
+    type Peer = { namespaceSelector?: Json; podSelector?: { matchLabels?: Record<string, string> }; ipBlock?: { cidr: string; except?: string[] } };
+    type Rule = { from?: Peer[]; to?: Peer[]; ports?: { port: number; protocol: string }[] };
+    const rendered = render("--set", "watchNamespace=default,networkPolicy.trainerNamespaces={kube-public}");
+    const trainerLabels = { "app.kubernetes.io/managed-by": "autoclint-operator", "app.kubernetes.io/name": "autoclint-trainer" };
+    const nats = one(rendered, "NetworkPolicy", "ac-nats").spec as { podSelector: { matchLabels: Record<string, string> }; ingress: Rule[] };
+    assert.equal(nats.podSelector.matchLabels["app.kubernetes.io/name"], "autoclint-nats");
+    const client = nats.ingress.find((r) => r.ports?.some((p) => p.port === 4222))!;
+    assert.deepEqual(client.from!.map((peer) => peer.podSelector?.matchLabels), [trainerLabels, { "app.kubernetes.io/name": "autoclint-operator", "app.kubernetes.io/instance": "ac" }]);
+    assert.deepEqual(client.from![0]!.namespaceSelector, {}, "trainer pods of any namespace");
+    assert.equal(client.from![1]!.namespaceSelector, undefined, "the operator of the release namespace only");
+    const trainers = find(rendered, "NetworkPolicy", "ac-trainer");
+    assert.deepEqual(trainers.map((p) => p.metadata.namespace).sort(), ["default", "kube-public"]);
+    for (const policy of trainers) {
+      const spec = policy.spec as { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress?: Rule[]; egress: Rule[] };
+      assert.deepEqual(spec.podSelector.matchLabels, trainerLabels);
+      assert.deepEqual(spec.policyTypes, ["Ingress", "Egress"]);
+      assert.equal(spec.ingress, undefined, "no ingress to trainer pods");
+      assert.deepEqual(spec.egress.map((r) => r.ports!.map((p) => `${p.protocol}/${p.port}`).join(",")), ["TCP/4222", "UDP/53,TCP/53", "TCP/80,TCP/443"]);
+      assert.equal(spec.egress[0]!.to![0]!.podSelector!.matchLabels!["app.kubernetes.io/name"], "autoclint-nats");
+      assert.ok(spec.egress[2]!.to![0]!.ipBlock!.except!.includes("169.254.0.0/16"), "no cloud metadata endpoint");
+    }
+    assert.deepEqual(find(render(), "NetworkPolicy").map((p) => p.metadata.name), ["ac-nats"], "a cluster-wide install lists its trainer namespaces itself");
+    assert.deepEqual(find(render("--set", "networkPolicy.enabled=false"), "NetworkPolicy"), []);
+    if (!clusterAnswers()) return;
+    const policies = helm(["template", "ac", CHART, "--namespace", "default", "--show-only", "templates/networkpolicy.yaml", "--set", "watchNamespace=default,networkPolicy.trainerNamespaces={kube-public}"]);
+    const applied = spawnSync("kubectl", ["--kubeconfig", KUBECONFIG, "apply", "--dry-run=server", "-f", "-"], { input: policies.stdout, encoding: "utf8" });
+    assert.equal(applied.status, 0, applied.stderr);
+    assert.match(applied.stdout, /networkpolicy.networking.k8s.io\/ac-trainer created \(server dry run\)/);
   });
 
   // helm renders NOTES.txt only on install; even `--dry-run=client` reads the cluster's API versions.

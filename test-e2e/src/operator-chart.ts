@@ -1,10 +1,8 @@
 /**
- * Renders chart templates for the e2e suites: `helm template` when helm is installed, otherwise a
- * small substitution that understands exactly the constructs the RBAC templates use (release name,
- * namespace and service, the ServiceAccount name, and `if` guards on create flags that default on).
+ * Renders chart templates for the e2e suites with the pinned helm (hack/helm.sh: built once with
+ * `go install`, then cached), so that the suites grant exactly what the chart grants.
  */
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
 export interface Release {
@@ -13,32 +11,13 @@ export interface Release {
   serviceAccount: string;
 }
 
-function helmAvailable(): boolean {
-  return spawnSync("helm", ["version"], { stdio: "ignore" }).status === 0;
-}
-
-function substitute(text: string, release: Release): string {
-  return text
-    .split("\n")
-    .filter((line) => !/^\s*\{\{-?\s*(if|end|with|\$sa\s*:=)/.test(line) && !/^\s*\{\{-?\s*toYaml/.test(line))
-    .filter((line) => !/^\s*annotations:\s*$/.test(line))
-    .join("\n")
-    .replaceAll(/\{\{\s*\.Values\.serviceAccount\.name[^}]*\}\}/g, release.serviceAccount)
-    .replaceAll(/\{\{\s*\$sa\s*\}\}/g, release.serviceAccount)
-    .replaceAll(/\{\{\s*\.Release\.Name\s*\}\}/g, release.name)
-    .replaceAll(/\{\{\s*\.Release\.Namespace\s*\}\}/g, release.namespace)
-    .replaceAll(/\{\{\s*\.Release\.Service\s*\}\}/g, "Helm");
-}
-
 /** The manifests of the named templates of charts/autoclint, as one multi-document YAML text. */
-export function renderChartTemplates(root: string, templates: string[], release: Release): string {
-  const chart = join(root, "charts", "autoclint");
-  if (helmAvailable()) {
-    const args = ["template", release.name, chart, "--namespace", release.namespace, "--set", `serviceAccount.name=${release.serviceAccount}`];
-    for (const t of templates) args.push("--show-only", `templates/${t}`);
-    const result = spawnSync("helm", args, { encoding: "utf8" });
-    if (result.status !== 0) throw new Error(`helm template failed: ${result.stderr}`);
-    return result.stdout;
-  }
-  return templates.map((t) => substitute(readFileSync(join(chart, "templates", t), "utf8"), release)).join("\n---\n");
+export function renderChartTemplates(root: string, templates: string[], release: Release, set: string[] = []): string {
+  const helm = spawnSync(join(root, "hack", "helm.sh"), [], { encoding: "utf8" });
+  if (helm.status !== 0) throw new Error(`hack/helm.sh failed: ${helm.stderr}`);
+  const args = ["template", release.name, join(root, "charts", "autoclint"), "--namespace", release.namespace, "--set", [`serviceAccount.name=${release.serviceAccount}`, ...set].join(",")];
+  for (const t of templates) args.push("--show-only", `templates/${t}`);
+  const result = spawnSync(helm.stdout.trim(), args, { encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`helm template failed: ${result.stderr}`);
+  return result.stdout;
 }
