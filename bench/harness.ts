@@ -74,7 +74,8 @@ export async function ensureDataset(entry: string, log: (line: string) => void):
 /** Folder of one benchmark run. */
 export function runName(spec: BenchRun): string {
   const tau = spec.tau === undefined ? "" : `-tau${spec.tau}`;
-  return `${spec.dataset.replace(":", "-")}-${spec.strategy}${tau}-t${spec.budget}-s${spec.seed}${spec.quickModel === false ? "-noquick" : ""}`;
+  const engine = spec.engine === "torch" ? "" : `-${spec.engine}`; // torch runs keep their old folders
+  return `${spec.dataset.replace(":", "-")}-${spec.strategy}${tau}-t${spec.budget}-s${spec.seed}${spec.quickModel === false ? "-noquick" : ""}${engine}`;
 }
 
 /** The result of a run already made, if its folder holds one. */

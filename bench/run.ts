@@ -3,8 +3,9 @@
  * table of ALC, final NAUC, time to first prediction and images/s in bench/results/, with the
  * learning curves of each dataset in one picture.
  *
- *   node --import tsx bench/run.ts --datasets fashion-mnist,mnist --budgets 300 [--quick-model on,off] [--engine torch] [--strategy fast-autoaugment-light] [--name cpu-t300]
+ *   node --import tsx bench/run.ts --datasets fashion-mnist,mnist --budgets 300 [--quick-model on,off] [--engine torch,tfjs] [--strategy fast-autoaugment-light] [--name cpu-t300]
  *
+ * `--engine torch,tfjs` runs every cell on each engine, back to back (the same machine load).
  * `--quick-model on,off` runs every cell twice, with and without the quick first model
  * (spec.anytime.quickModel), to show what it is worth.
  */
@@ -44,11 +45,13 @@ for (const dataset of datasets) {
   const dir = await ensureDataset(dataset, log);
   for (const budget of budgets) {
     for (const quickModel of quickModels) {
-      log(`bench: ${dataset}, T = ${budget} s, ${values.engine}, ${values.strategy}, quick model ${quickLabel(quickModel)}`);
-      const spec = { dataset, budget, strategy: values.strategy, seed: Number(values.seed), engine: values.engine, quickModel };
-      const result = await runOne(spec, dir, join(CACHE, "bench-runs"), log);
-      log(`bench: ${dataset} T=${budget} quick ${quickLabel(quickModel)}: ALC ${fixed(result.alc)} NAUC ${fixed(result.nauc)}`);
-      results.push(result);
+      for (const engine of values.engine.split(",")) {
+        log(`bench: ${dataset}, T = ${budget} s, ${engine}, ${values.strategy}, quick model ${quickLabel(quickModel)}`);
+        const spec = { dataset, budget, strategy: values.strategy, seed: Number(values.seed), engine, quickModel };
+        const result = await runOne(spec, dir, join(CACHE, "bench-runs"), log);
+        log(`bench: ${dataset} T=${budget} ${engine} quick ${quickLabel(quickModel)}: ALC ${fixed(result.alc)} NAUC ${fixed(result.nauc)}`);
+        results.push(result);
+      }
     }
   }
 }
@@ -76,7 +79,7 @@ const table = markdownTable(
 await mkdir(join(REPO, "bench/results"), { recursive: true });
 const png = `${name}.png`;
 const curvePoints = results.flatMap((r) => {
-  const run = `quick model ${quickLabel(r.quickModel)} (ALC ${fixed(r.alc)})`;
+  const run = `${r.engine}, quick model ${quickLabel(r.quickModel)} (ALC ${fixed(r.alc)})`;
   const panel = `${r.dataset}, T = ${r.budget} s`;
   const steps = [{ t: 0, nauc: 0 }, ...r.curve.filter((p) => p.t <= r.budget), { t: r.budget, nauc: r.curve.at(-1)?.nauc ?? 0 }];
   return steps.map((p) => ({ panel, run, x: transformTime(p.t, r.budget), seconds: p.t, nauc: p.nauc }));

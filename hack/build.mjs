@@ -6,6 +6,8 @@ import { build } from "esbuild";
 const external = ["sharp", "vega", "vega-lite", "@kubernetes/client-node", "protobufjs", "mnist"];
 const entries = [
   { in: "trainer/src/cli/main.ts", out: "trainer/dist/autoclint.mjs" },
+  // the tfjs engine's worker thread, found next to the CLI bundle (trainer/src/engines/tfjs.ts)
+  { in: "trainer/src/engines/tfjs-worker.ts", out: "trainer/dist/tfjs-worker.mjs" },
   { in: "operator/src/main.ts", out: "operator/dist/operator.mjs", optional: true },
 ];
 import { existsSync } from "node:fs";

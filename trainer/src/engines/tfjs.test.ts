@@ -134,6 +134,17 @@ void describe("TfjsEngine on tfjs-node", () => {
     await rejectsWith(engine.train({ steps: 2, batchSize: 32, lr: [0.1] }), "BadRequest");
   });
 
+  void test("training runs off the trainer's event loop: timers keep firing during a chunk", async () => {
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 20);
+    const started = performance.now();
+    await engine.train({ steps: 4, batchSize: 32, lr: 0.01 });
+    const elapsed = performance.now() - started;
+    clearInterval(timer);
+    // a blocked loop would tick at most once, after the chunk; free, it ticks about every 20 ms
+    assert.ok(ticks >= Math.min(10, elapsed / 100), `${ticks} ticks in ${elapsed.toFixed(0)} ms of training`);
+  });
+
   void test("snapshot/restore: a named checkpoint predicts identically and leaves the live weights alone", async () => {
     await engine.snapshot("best");
     const live = await engine.predict({ split: "test" });

@@ -1,16 +1,18 @@
 /**
- * Measures the torch engine: worker start-to-ready seconds, then full-ResNet18 train and predict
- * images/s on random uint8 images (DESIGN.md's calibration: 28x28x1, batch 64).
+ * Measures an engine: start-to-ready seconds, then full-ResNet18 train and predict images/s on
+ * random uint8 images (DESIGN.md's calibration: 28x28x1, batch 64).
  *
- *   node --import tsx trainer/src/engines/measure-torch.ts [size=28] [channels=1] [batch=64] [steps=20] [aug]
+ *   node --import tsx trainer/src/engines/measure-engine.ts [torch|tfjs] [size=28] [channels=1] [batch=64] [steps=20] [aug]
  *
  * With `aug`, training and prediction run under five sub-policies of the AutoAugment CIFAR-10 policy.
  */
 import type { Policy } from "@autoclint/api";
-import { TorchEngine } from "./torch";
+import { createEngine, ENGINE_NAMES, type EngineName } from "./index";
 
-const [size = 28, channels = 1, batchSize = 64, steps = 20] = process.argv.slice(2, 6).map(Number);
-const policy: Policy | undefined = process.argv[6] === "aug"
+const engineName = (process.argv[2] ?? "torch") as EngineName;
+if (!ENGINE_NAMES.includes(engineName)) throw new Error(`unknown engine ${engineName}; known: ${ENGINE_NAMES.join(", ")}`);
+const [size = 28, channels = 1, batchSize = 64, steps = 20] = process.argv.slice(3, 7).map(Number);
+const policy: Policy | undefined = process.argv[7] === "aug"
   ? [
       [["Invert", 0.1, 7], ["Contrast", 0.2, 6]], [["Rotate", 0.7, 2], ["TranslateX", 0.3, 9]],
       [["Sharpness", 0.8, 1], ["Sharpness", 0.9, 3]], [["ShearY", 0.5, 8], ["TranslateY", 0.7, 9]],
@@ -21,7 +23,7 @@ const n = 2048;
 const pixels = new Uint8Array(n * size * size * channels).map((_, i) => (i * 2654435761) >>> 24);
 const labels = new Float32Array(n * 10).map((_, i) => (i % 10 === Math.floor(i / 10) % 10 ? 1 : 0));
 
-const engine = new TorchEngine({ log: (line) => console.error(line) });
+const engine = createEngine(engineName, { log: (line) => console.error(line) });
 try {
   const info = await engine.ready();
   console.log(`start-to-ready: ${info.startupSeconds.toFixed(2)} s (${info.version}, ${info.device}, ${info.deviceName})`);
