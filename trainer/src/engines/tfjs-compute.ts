@@ -319,7 +319,11 @@ export class TfjsCompute implements Engine {
     const trainable = this.specs.filter((s) => !s.buffer).map((s) => this.variables.get(s.name)!);
     const started = performance.now();
     let total: Tensor = tf.scalar(0);
+    let steps = 0;
     for (const lr of lrs) {
+      // a time limit (the loop's, before the first network prediction) ends the chunk early
+      if (steps > 0 && request.maxSeconds !== undefined && (performance.now() - started) / 1000 >= request.maxSeconds) break;
+      steps++;
       const indices = this.nextBatch(request.batchSize, train.shape[0]);
       const stats: BatchStat[] = [];
       const { x, clips } = this.batchInput(train, indices, request.policy, this.sampler.random);
@@ -332,11 +336,11 @@ export class TfjsCompute implements Engine {
       tf.dispose([total, value]);
       total = next;
     }
-    const mean = (await total.data())[0]! / Math.max(request.steps, 1);
+    const mean = (await total.data())[0]! / Math.max(steps, 1);
     total.dispose();
     const seconds = (performance.now() - started) / 1000;
     if (!Number.isFinite(mean)) throw new EngineError(`training loss is ${mean} at lr ${Math.max(...lrs)}: lower the learning rate`, "train", "Diverged");
-    const images = request.steps * request.batchSize;
+    const images = steps * request.batchSize;
     return { loss: mean, images, seconds, imagesPerSecond: seconds > 0 ? images / seconds : 0 };
   }
 

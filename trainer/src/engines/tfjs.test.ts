@@ -132,6 +132,8 @@ void describe("TfjsEngine on tfjs-node", () => {
     const score = nauc(matrix(testSet.labels, 3), rows(predictions));
     assert.ok(score > 0.5, `NAUC ${score}`);
     await rejectsWith(engine.train({ steps: 2, batchSize: 32, lr: [0.1] }), "BadRequest");
+    const limited = await engine.train({ steps: 50, batchSize: 32, lr: 0.01, maxSeconds: 0.001 });
+    assert.equal(limited.images, 32, "maxSeconds: one step, then the time is up");
   });
 
   void test("training runs off the trainer's event loop: timers keep firing during a chunk", async () => {
