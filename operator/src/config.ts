@@ -4,6 +4,7 @@
  */
 import { hostname } from "node:os";
 import type { LogLevel } from "./log";
+import { DEFAULT_TMP_SIZE_LIMIT, DEFAULT_TRAINER_REQUESTS } from "./reconcile/job";
 
 export interface OperatorConfig {
   /** Namespace to watch; undefined watches all namespaces. */
@@ -31,6 +32,10 @@ export interface OperatorConfig {
   trainerRunAsUser: number;
   /** Seconds a trainer gets beyond its budget (start-up, data loading, the last prediction). */
   graceSeconds: number;
+  /** CPU and memory requested for a trainer whose run names none. */
+  trainerDefaultRequests: { cpu: string; memory: string };
+  /** Size limit of a trainer's writable /tmp. */
+  trainerTmpSizeLimit: string;
   httpPort: number;
   workers: number;
   resyncSeconds: number;
@@ -68,6 +73,11 @@ export function loadConfig(env: Env): OperatorConfig {
     trainerImage: env.AUTOCLINT_TRAINER_IMAGE ?? "ghcr.io/autoclint/trainer-torch:0.1.0",
     trainerRunAsUser: integer(env, "AUTOCLINT_TRAINER_RUN_AS_USER", 10001),
     graceSeconds: integer(env, "AUTOCLINT_GRACE_SECONDS", 300),
+    trainerDefaultRequests: {
+      cpu: env.AUTOCLINT_TRAINER_DEFAULT_CPU_REQUEST || DEFAULT_TRAINER_REQUESTS.cpu,
+      memory: env.AUTOCLINT_TRAINER_DEFAULT_MEMORY_REQUEST || DEFAULT_TRAINER_REQUESTS.memory,
+    },
+    trainerTmpSizeLimit: env.AUTOCLINT_TRAINER_TMP_SIZE_LIMIT || DEFAULT_TMP_SIZE_LIMIT,
     httpPort: integer(env, "AUTOCLINT_HTTP_PORT", 8080),
     workers: Math.max(1, integer(env, "AUTOCLINT_WORKERS", 2)),
     resyncSeconds: Math.max(1, integer(env, "AUTOCLINT_RESYNC_SECONDS", 300)),

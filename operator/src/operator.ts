@@ -116,6 +116,8 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
       imagePullPolicy: config.trainerImagePullPolicy,
       natsUrl: config.trainerNatsUrl,
       graceSeconds: config.graceSeconds,
+      defaultRequests: config.trainerDefaultRequests,
+      tmpSizeLimit: config.trainerTmpSizeLimit,
       runAsUser: config.trainerRunAsUser,
     },
     activeRequeueMs: config.activeRequeueSeconds * 1000,

@@ -81,3 +81,12 @@ void test("job names are deterministic and fit 63 characters", () => {
   assert.ok(trainerJobName(long, 2).length <= 63);
   assert.ok(trainerJobName(long, 2).endsWith("-a2"));
 });
+
+void test("a run that names no CPU or memory still requests the defaults (no limits), and /tmp is size-limited", () => {
+  const pod = renderTrainerJob(runFixture(), 0, options).spec!.template.spec!;
+  assert.deepEqual(pod.containers[0]!.resources, { limits: { "nvidia.com/gpu": "1" }, requests: { cpu: "500m", memory: "1Gi" } });
+  assert.equal(pod.volumes!.find((v) => v.name === "tmp")!.emptyDir!.sizeLimit, "20Gi");
+  const configured = renderTrainerJob(runFixture({ resources: { memory: "3Gi" } }), 0, { ...options, defaultRequests: { cpu: "2", memory: "8Gi" }, tmpSizeLimit: "50Gi" }).spec!.template.spec!;
+  assert.deepEqual(configured.containers[0]!.resources, { limits: { memory: "3Gi", "nvidia.com/gpu": "1" }, requests: { cpu: "2", memory: "3Gi" } });
+  assert.equal(configured.volumes!.find((v) => v.name === "tmp")!.emptyDir!.sizeLimit, "50Gi");
+});

@@ -18,6 +18,13 @@ export interface TrainerJobOptions {
   graceSeconds: number;
   /** Non-root user the trainer runs as. */
   runAsUser: number;
+  /**
+   * CPU and memory requested for a run whose spec names none, so that the scheduler counts every
+   * trainer (requests only: a run asks for limits itself). Default DEFAULT_TRAINER_REQUESTS.
+   */
+  defaultRequests?: { cpu: string; memory: string };
+  /** Size limit of the trainer's writable /tmp (downloads, predictions, caches). Default DEFAULT_TMP_SIZE_LIMIT. */
+  tmpSizeLimit?: string;
 }
 
 export const TRAINER_CONTAINER = "trainer";
@@ -25,6 +32,8 @@ export const MANIFEST_DIR = "/etc/autoclint";
 export const MANIFEST_FILE = "run.json";
 export const DATA_DIR = "/data";
 export const DEFAULT_SHM_SIZE = "1Gi";
+export const DEFAULT_TRAINER_REQUESTS = { cpu: "500m", memory: "1Gi" };
+export const DEFAULT_TMP_SIZE_LIMIT = "20Gi";
 export const DEFAULT_MAX_GPU_WAIT_SECONDS = 3600;
 
 export function trainerJobName(runName: string, attempt: number): string {
@@ -48,10 +57,10 @@ export function trainerManifest(run: AutoClintRun): AutoClintRunManifest {
   };
 }
 
-function resourceRequirements(run: AutoClintRun): { limits: Record<string, string>; requests: Record<string, string> } {
+function resourceRequirements(run: AutoClintRun, defaults = DEFAULT_TRAINER_REQUESTS): { limits: Record<string, string>; requests: Record<string, string> } {
   const resources = run.spec.resources ?? {};
   const limits: Record<string, string> = {};
-  const requests: Record<string, string> = {};
+  const requests: Record<string, string> = { cpu: defaults.cpu, memory: defaults.memory };
   if (resources.cpu !== undefined) limits.cpu = requests.cpu = String(resources.cpu);
   if (resources.memory !== undefined) limits.memory = requests.memory = String(resources.memory);
   const gpus = resources.gpu ?? 1;
@@ -60,11 +69,12 @@ function resourceRequirements(run: AutoClintRun): { limits: Record<string, strin
   return { limits, requests };
 }
 
-function volumes(run: AutoClintRun): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+function volumes(run: AutoClintRun, tmpSizeLimit = DEFAULT_TMP_SIZE_LIMIT): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
   const shmSize = String(run.spec.resources?.shmSize ?? DEFAULT_SHM_SIZE);
   const list: V1Volume[] = [
-    // The root filesystem is read-only: scratch space and the torch worker's shared tensors live here.
-    { name: "tmp", emptyDir: {} },
+    // The root filesystem is read-only: scratch space and the torch worker's shared tensors live
+    // here, size-limited so that one trainer cannot fill the node's disk (the kubelet evicts it).
+    { name: "tmp", emptyDir: { sizeLimit: tmpSizeLimit } },
     { name: "dshm", emptyDir: { medium: "Memory", sizeLimit: shmSize } },
     {
       name: "run-manifest",
@@ -86,7 +96,7 @@ function volumes(run: AutoClintRun): { volumes: V1Volume[]; mounts: V1VolumeMoun
 
 function podSpec(run: AutoClintRun, attempt: number, options: TrainerJobOptions): V1PodSpec {
   const scheduling = run.spec.scheduling ?? {};
-  const { volumes: podVolumes, mounts } = volumes(run);
+  const { volumes: podVolumes, mounts } = volumes(run, options.tmpSizeLimit);
   const spec: V1PodSpec = {
     restartPolicy: "Never",
     automountServiceAccountToken: false,
@@ -117,7 +127,7 @@ function podSpec(run: AutoClintRun, attempt: number, options: TrainerJobOptions)
           { name: "AUTOCLINT_OUT_DIR", value: "/tmp/run" },
           { name: "AUTOCLINT_CACHE", value: "/tmp/cache" },
         ],
-        resources: resourceRequirements(run),
+        resources: resourceRequirements(run, options.defaultRequests),
         volumeMounts: mounts,
         // The trainer writes its own error there; the operator shows it when an attempt fails.
         terminationMessagePolicy: "FallbackToLogsOnError",
