@@ -23,7 +23,8 @@ export interface TfjsNode {
 }
 
 const PACKAGE = join("node_modules", "@tensorflow", "tfjs-node");
-const INSTALL_HINT = "run hack/tfjs.sh (make setup does), or set AUTOCLINT_TFJS_NODE to a tfjs-node install";
+const INSTALL_HINT =
+  "run hack/tfjs.sh (make setup does), or set AUTOCLINT_TFJS_NODE to a tfjs-node install; the trainer image ships no tfjs-node yet: use engine torch there";
 
 /**
  * The tfjs-node package directory: `AUTOCLINT_TFJS_NODE` (a prefix or the package itself), else the
