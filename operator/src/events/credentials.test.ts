@@ -4,6 +4,8 @@ import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/trans
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { STREAM_NAME, STREAM_SUBJECTS, eventSubject } from "@autoclint/api";
 import { startNatsServer, type TestNatsServer } from "@autoclint/api/testing";
+// The trainer's own publisher, across the workspace boundary: the two halves of the contract, together.
+import { NatsEventPublisher } from "../../../trainer/src/events/nats-publisher";
 import {
   createNatsAuthority, issueOperatorCredential, issueTrainerCredential, natsServerAuthConfig, trainerCredentialExpiry, type NatsAuthority, type TrainerCredential,
 } from "./credentials";
@@ -107,6 +109,27 @@ void describe("NATS identities against a real nats-server in operator (JWT) mode
     assert.equal(cut, "closed", "the server closed the connection at expiry");
     assert.ok(Date.now() >= soon.expiresAt.getTime() - 1000, "not before the expiry");
     await assert.rejects(connectAs(server, soon.creds, soon.inboxPrefix), /expired|authorization/i);
+  });
+
+  it("the trainer's publisher, given the credential, publishes its run's events; another run's event never leaves its queue", async () => {
+    const logged: string[] = [];
+    const publisher = new NatsEventPublisher({
+      servers: server.url, stream: "ensure", credentials: { creds: trainerA.creds, inboxPrefix: trainerA.inboxPrefix },
+      logger: { info: (m) => logged.push(m), warn: (m) => logged.push(m) }, backoff: { initialMs: 50, maxMs: 200 },
+    });
+    const event = (run: typeof runA, seq: number) => ({
+      version: 1 as const, type: "phase" as const, run, seq, elapsedSeconds: seq, wallTime: new Date().toISOString(), phase: "starting",
+    });
+    publisher.publish(event(runA, 0));
+    publisher.publish(event(runA, 1));
+    publisher.publish(event(runB, 0)); // a forgery: the server refuses it, again and again
+    const report = await publisher.close(3000);
+    assert.equal(report.published, 2);
+    assert.deepEqual(report.undeliveredSeqs, [0], "the other run's event was never stored");
+    assert.ok(logged.some((line) => /Permissions Violation|permission/i.test(line)), logged.join("\n"));
+    assert.ok(!logged.some((line) => /could not create stream/.test(line)), "with a credential it never tries the stream API");
+    const stored = await storedSubjects(manager);
+    assert.equal(stored[eventSubject(runB, "phase")], undefined);
   });
 
   it("will not issue a credential that is already expired", async () => {

@@ -1,10 +1,12 @@
 import type { Command } from "commander";
+import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { readRunManifest } from "../run/manifest";
 import type { AutoClintRunManifest } from "@autoclint/api";
 import { runLocal, type LocalRunOptions } from "../run/local-run";
 import { createReporter } from "./progress";
+import type { NatsCredentials } from "../events/index";
 
 interface RunFlags {
   out?: string;
@@ -22,6 +24,7 @@ export function runEnvironment(env: NodeJS.ProcessEnv) {
   const attempt = Number(env.AUTOCLINT_ATTEMPT ?? 0);
   return {
     natsUrl: env.AUTOCLINT_NATS_URL || undefined,
+    natsCredentials: natsCredentials(env),
     outDir: env.AUTOCLINT_OUT_DIR || undefined,
     cacheDir: env.AUTOCLINT_CACHE || join(homedir(), ".cache", "autoclint"),
     namespace: env.AUTOCLINT_RUN_NAMESPACE || undefined,
@@ -29,6 +32,18 @@ export function runEnvironment(env: NodeJS.ProcessEnv) {
     uid: env.AUTOCLINT_RUN_UID || undefined,
     attempt: Number.isInteger(attempt) && attempt >= 0 ? attempt : 0,
   };
+}
+
+/**
+ * The attempt's NATS identity: AUTOCLINT_NATS_CREDS names a mounted `.creds` file (a Secret, never
+ * the secret itself in the environment) and AUTOCLINT_NATS_INBOX_PREFIX the inbox it may use.
+ */
+function natsCredentials(env: NodeJS.ProcessEnv): NatsCredentials | undefined {
+  const file = env.AUTOCLINT_NATS_CREDS;
+  if (!file) return undefined;
+  const inboxPrefix = env.AUTOCLINT_NATS_INBOX_PREFIX;
+  if (!inboxPrefix) throw new Error("AUTOCLINT_NATS_CREDS is set but AUTOCLINT_NATS_INBOX_PREFIX is not: the credential may only subscribe under its own inbox prefix");
+  return { creds: readFileSync(file, "utf8"), inboxPrefix };
 }
 
 export function registerRunCommand(program: Command): void {
@@ -74,6 +89,7 @@ export async function executeRun(
       ...(env.uid ? { uid: env.uid } : {}),
       ...(flags.engine ? { engine: flags.engine } : {}),
       ...(natsUrl ? { natsUrl } : {}),
+      ...(env.natsCredentials ? { natsCredentials: env.natsCredentials } : {}),
     });
     reporter.stop();
     const first = result.firstPredictionSeconds === null ? "none" : `${result.firstPredictionSeconds.toFixed(1)} s`;

@@ -5,6 +5,7 @@ export {
   NatsEventPublisher,
   type EventLogger,
   type NatsConnector,
+  type NatsCredentials,
   type NatsPublisherOptions,
   type PublisherReport,
   type PublisherStats,

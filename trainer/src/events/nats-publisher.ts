@@ -24,7 +24,7 @@ import {
   StorageType,
   type JetStreamClient,
 } from "@nats-io/jetstream";
-import { connect, nanos, type NatsConnection } from "@nats-io/transport-node";
+import { connect, credsAuthenticator, nanos, type NatsConnection } from "@nats-io/transport-node";
 
 /**
  * Who owns the AUTOCLINT stream.
@@ -42,8 +42,17 @@ export interface EventLogger {
   warn(message: string): void;
 }
 
+/**
+ * A per-attempt NATS identity (the operator's issueTrainerCredential): a `.creds` file's text and the
+ * inbox prefix it may subscribe under (JetStream's publish acks come back there).
+ */
+export interface NatsCredentials {
+  creds: string;
+  inboxPrefix: string;
+}
+
 /** Opens one NATS connection; injected so tests (and other transports) can replace it. */
-export type NatsConnector = (options: { servers: string[]; name: string; timeoutMs: number }) => Promise<NatsConnection>;
+export type NatsConnector = (options: { servers: string[]; name: string; timeoutMs: number; credentials?: NatsCredentials }) => Promise<NatsConnection>;
 
 export interface NatsPublisherOptions {
   servers: string | string[];
@@ -59,6 +68,8 @@ export interface NatsPublisherOptions {
   publishTimeoutMs?: number;
   connectTimeoutMs?: number;
   connectionName?: string;
+  /** Connect as this identity; it may only publish, so the stream is never touched ("publish-only"). */
+  credentials?: NatsCredentials;
   connector?: NatsConnector;
 }
 
@@ -90,8 +101,11 @@ const DEFAULTS = {
 };
 
 /** The real connector: one plain connection, no client-side reconnect (the pump reconnects). */
-export const connectNats: NatsConnector = ({ servers, name, timeoutMs }) =>
-  connect({ servers, name, timeout: timeoutMs, reconnect: false });
+export const connectNats: NatsConnector = ({ servers, name, timeoutMs, credentials }) =>
+  connect({
+    servers, name, timeout: timeoutMs, reconnect: false,
+    ...(credentials ? { authenticator: credsAuthenticator(new TextEncoder().encode(credentials.creds)), inboxPrefix: credentials.inboxPrefix } : {}),
+  });
 
 /** A wake-up call for the pump: resolves on notify() or after ms. */
 class Signal {
@@ -270,13 +284,14 @@ export class NatsEventPublisher {
       servers: this.servers,
       name: this.options.connectionName ?? "autoclint-trainer",
       timeoutMs: this.settings.connectTimeoutMs,
+      ...(this.options.credentials ? { credentials: this.options.credentials } : {}),
     });
     if (this.abandoned) {
       await connection.close();
       throw new Error("event publisher closed while connecting");
     }
     this.connection = connection;
-    if (this.options.stream === "ensure") await this.ensureStream(connection);
+    if (this.options.stream === "ensure" && !this.options.credentials) await this.ensureStream(connection);
     this.client = jetstream(connection);
     return this.client;
   }

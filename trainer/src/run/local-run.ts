@@ -20,6 +20,7 @@ import { createEngine } from "../engines/index";
 import type { Reporter, RunStatusLine } from "./reporter";
 import { TestScorer } from "./test-scorer";
 import { openRunOutputs, type RunOutputs } from "./outputs";
+import type { NatsCredentials } from "../events/index";
 
 /** Seconds past the budget after which the run is cut off whatever it is doing. */
 export const BUDGET_GRACE_SECONDS = 10;
@@ -29,6 +30,8 @@ export interface LocalRunOptions {
   outDir: string;
   engine?: "torch" | "tfjs";
   natsUrl?: string;
+  /** The attempt's NATS identity, when the operator issued one (AUTOCLINT_NATS_CREDS). */
+  natsCredentials?: NatsCredentials;
   /** Run identity for events; a local run makes one up. */
   uid?: string;
   attempt?: number;
@@ -159,6 +162,7 @@ export async function runLocal(options: LocalRunOptions): Promise<RunResult> {
       attempt: options.attempt ?? 0,
     },
     ...(options.natsUrl ? { natsUrl: options.natsUrl } : {}),
+    ...(options.natsCredentials ? { natsCredentials: options.natsCredentials } : {}),
     log: (line) => reporter.log(line),
   });
   const status: RunStatusLine = { phase: "exploring" };

@@ -6,6 +6,7 @@
 import type { EventType } from "@autoclint/api";
 import { AutodlPredictionWriter } from "../autodl/index";
 import { createEventSink, EventFactory, type EventPayload, type RunIdentity, type StampOptions } from "../events/index";
+import type { NatsCredentials } from "../events/index";
 import { renderLearningCurve, type LearningCurveInput } from "../report/learning-curve";
 import type { PredictionSink } from "./test-scorer";
 
@@ -19,6 +20,8 @@ export interface RunOutputsOptions {
   /** Seconds since the trainer started. */
   now(): number;
   natsUrl?: string;
+  /** The attempt's NATS identity (cluster runs); without it the connection is anonymous. */
+  natsCredentials?: NatsCredentials;
   log(line: string): void;
 }
 
@@ -34,7 +37,9 @@ export async function openRunOutputs(options: RunOutputsOptions): Promise<RunOut
   const sink = createEventSink({
     outDir: options.outDir,
     logger: { info: (m) => options.log(`[events] ${m}`), warn: (m) => options.log(`[events] warning: ${m}`) },
-    ...(options.natsUrl ? { nats: { servers: options.natsUrl.split(","), stream: "ensure" as const } } : {}),
+    ...(options.natsUrl
+      ? { nats: { servers: options.natsUrl.split(","), stream: "ensure" as const, ...(options.natsCredentials ? { credentials: options.natsCredentials } : {}) } }
+      : {}),
   });
   const writer = await AutodlPredictionWriter.create({
     dir: options.outDir,
