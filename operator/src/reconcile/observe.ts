@@ -2,7 +2,7 @@
  * What one attempt's Job and Pod say, as plain data: its phase, why it failed, how long it waited
  * for a node and how long it computed. Pure functions of the observed objects and the clock.
  */
-import type { V1Job, V1Pod, V1PodCondition } from "@kubernetes/client-node";
+import type { V1Job, V1JobCondition, V1Pod, V1PodCondition } from "@kubernetes/client-node";
 import type { FailureClass, RunPhase } from "@autoclint/api";
 import { LABEL_ATTEMPT } from "./labels";
 import { TRAINER_CONTAINER } from "./job";
@@ -97,37 +97,55 @@ export function disruption(pod: V1Pod | undefined): AttemptFailure | undefined {
   return undefined;
 }
 
+/** What a failure rule looks at: the pod (if any) and the Job's failure condition (if any). */
+interface FailureEvidence {
+  pod: V1Pod | undefined;
+  failed: V1JobCondition | undefined;
+  podReason: string;
+  /** The DisruptionTarget condition's reason while it is True, else "". */
+  disruptionReason: string;
+}
+
+/** The pod's own message, else its DisruptionTarget condition's, else `fallback`. */
+function podMessage(pod: V1Pod | undefined, fallback: string): string {
+  return pod?.status?.message ?? podCondition(pod, "DisruptionTarget")?.message ?? fallback;
+}
+
+const isReason = (reasons: ReadonlySet<string>) => (e: FailureEvidence) => reasons.has(e.podReason) || reasons.has(e.disruptionReason);
+
+/** Each rule names one cause, or passes; classifyFailure takes the first that names one. */
+const FAILURE_RULES: ((e: FailureEvidence) => AttemptFailure | undefined)[] = [
+  ({ failed, pod }) =>
+    failed?.reason === "DeadlineExceeded" || pod?.status?.reason === "DeadlineExceeded"
+      ? { failureClass: "DeadlineExceeded", message: failed?.message ?? pod?.status?.message ?? "the attempt ran past budget plus grace" }
+      : undefined,
+  (e) => (isReason(NODE_LOSS_REASONS)(e) ? { failureClass: "NodeLost", message: podMessage(e.pod, "the trainer's node went away") } : undefined),
+  (e) => (isReason(EVICTION_REASONS)(e) ? { failureClass: "Evicted", message: podMessage(e.pod, "the trainer pod was evicted") } : undefined),
+  ({ pod, podReason }) =>
+    ADMISSION_REASONS.has(podReason) || podReason.startsWith("OutOf")
+      ? { failureClass: "NodeRejected", message: `${podReason}: ${pod?.status?.message ?? "the kubelet refused the pod"}` }
+      : undefined,
+  ({ pod }) => startFailure(pod),
+  ({ pod }) => (trainerState(pod)?.terminated?.reason === "OOMKilled" ? { failureClass: "OOMKilled", message: "the trainer ran out of memory (OOMKilled)" } : undefined),
+  ({ pod }) => {
+    const terminated = trainerState(pod)?.terminated;
+    if (!terminated || terminated.exitCode === 0) return undefined;
+    return { failureClass: "Error", message: terminated.message?.trim() || `the trainer exited with code ${terminated.exitCode}` };
+  },
+  // A failed Job whose pod is gone: the pod went with its node (unless an earlier look said otherwise; see planRun).
+  ({ pod, failed }) => (pod ? undefined : { failureClass: "NodeLost", message: failed?.message ?? "the trainer pod disappeared", podGone: true }),
+];
+
 /** Why a failed attempt failed, most specific cause first. */
 export function classifyFailure(job: V1Job, pod: V1Pod | undefined): AttemptFailure {
   const failed = jobCondition(job, "Failed") ?? jobCondition(job, "FailureTarget");
-  if (failed?.reason === "DeadlineExceeded" || pod?.status?.reason === "DeadlineExceeded") {
-    return { failureClass: "DeadlineExceeded", message: failed?.message ?? pod?.status?.message ?? "the attempt ran past budget plus grace" };
-  }
   const disruption = podCondition(pod, "DisruptionTarget");
-  const podReason = pod?.status?.reason ?? "";
-  const disruptionReason = disruption?.status === "True" ? (disruption.reason ?? "") : "";
-  if (NODE_LOSS_REASONS.has(podReason) || NODE_LOSS_REASONS.has(disruptionReason)) {
-    return { failureClass: "NodeLost", message: pod?.status?.message ?? disruption?.message ?? "the trainer's node went away" };
+  const evidence: FailureEvidence = { pod, failed, podReason: pod?.status?.reason ?? "", disruptionReason: disruption?.status === "True" ? (disruption.reason ?? "") : "" };
+  for (const rule of FAILURE_RULES) {
+    const failure = rule(evidence);
+    if (failure) return failure;
   }
-  if (EVICTION_REASONS.has(podReason) || EVICTION_REASONS.has(disruptionReason)) {
-    return { failureClass: "Evicted", message: pod?.status?.message ?? disruption?.message ?? "the trainer pod was evicted" };
-  }
-  if (ADMISSION_REASONS.has(podReason) || podReason.startsWith("OutOf")) {
-    return { failureClass: "NodeRejected", message: `${podReason}: ${pod?.status?.message ?? "the kubelet refused the pod"}` };
-  }
-  const cannotStart = startFailure(pod);
-  if (cannotStart) return cannotStart;
-  const terminated = trainerState(pod)?.terminated;
-  if (terminated?.reason === "OOMKilled") {
-    return { failureClass: "OOMKilled", message: "the trainer ran out of memory (OOMKilled)" };
-  }
-  if (terminated && terminated.exitCode !== 0) {
-    const own = terminated.message?.trim();
-    return { failureClass: "Error", message: own ? own : `the trainer exited with code ${terminated.exitCode}` };
-  }
-  // A failed Job whose pod is gone: the pod went with its node (unless an earlier look said otherwise; see planRun).
-  if (!pod) return { failureClass: "NodeLost", message: failed?.message ?? "the trainer pod disappeared", podGone: true };
-  return { failureClass: "Unknown", message: failed?.message ?? pod.status?.message ?? "the attempt failed" };
+  return { failureClass: "Unknown", message: failed?.message ?? pod?.status?.message ?? "the attempt failed" };
 }
 
 function jobEnded(job: V1Job): boolean {
@@ -160,30 +178,49 @@ function seconds(from: number | undefined, to: number | undefined): number {
   return Math.max(0, Math.round((to - from) / 1000));
 }
 
-/** Observes one attempt from its Job and that Job's pods at time `now` (ms). */
-export function observeAttempt(job: V1Job, pods: V1Pod[], now: number): AttemptObservation {
-  const pod = newestPod(pods);
-  const phase = attemptPhase(job, pod);
-  const createdAt = toMillis(job.metadata?.creationTimestamp);
+/** When a finished attempt's Job ended (its condition's time, else its completion time, else now). */
+function endedAt(job: V1Job, now: number): number {
   const ended = jobCondition(job, "Complete") ?? jobCondition(job, "Failed");
-  const finishedAt = phase === "Succeeded" || phase === "Failed" ? (toMillis(ended?.lastTransitionTime) ?? toMillis(job.status?.completionTime) ?? now) : undefined;
+  return toMillis(ended?.lastTransitionTime) ?? toMillis(job.status?.completionTime) ?? now;
+}
+
+/** When the trainer container started, and when it stopped (`otherwise` while it runs). */
+function trainerRan(pod: V1Pod | undefined, otherwise: number): { startedAt?: number; stoppedAt: number } {
+  const state = trainerState(pod);
+  return { startedAt: toMillis(state?.running?.startedAt ?? state?.terminated?.startedAt), stoppedAt: toMillis(state?.terminated?.finishedAt) ?? otherwise };
+}
+
+type AttemptTimes = Pick<AttemptObservation, "createdAt" | "finishedAt" | "gpuWaitSeconds" | "computeSeconds">;
+
+/** When the attempt was created and ended, how long it waited for a node, how long its trainer ran. */
+function attemptTimes(job: V1Job, pod: V1Pod | undefined, phase: AttemptObservation["phase"], now: number): AttemptTimes {
+  const createdAt = toMillis(job.metadata?.creationTimestamp);
+  const finishedAt = phase === "Succeeded" || phase === "Failed" ? endedAt(job, now) : undefined;
   const scheduled = podCondition(pod, "PodScheduled");
   const scheduledAt = scheduled?.status === "True" ? toMillis(scheduled.lastTransitionTime) : undefined;
-  const state = trainerState(pod);
-  const startedAt = toMillis(state?.running?.startedAt ?? state?.terminated?.startedAt);
-  const stoppedAt = toMillis(state?.terminated?.finishedAt) ?? finishedAt ?? now;
-  const observation: AttemptObservation = {
-    attempt: attemptOfJob(job),
-    job: job.metadata?.name ?? "",
-    phase,
-    jobActive: !jobEnded(job),
+  const { startedAt, stoppedAt } = trainerRan(pod, finishedAt ?? now);
+  return {
     createdAt,
     finishedAt,
     // Waiting ends when the scheduler places the pod; an attempt that never got placed waited until it ended.
     gpuWaitSeconds: seconds(createdAt, scheduledAt ?? finishedAt ?? now),
     computeSeconds: seconds(startedAt, startedAt === undefined ? undefined : stoppedAt),
   };
+}
+
+/** Observes one attempt from its Job and that Job's pods at time `now` (ms). */
+export function observeAttempt(job: V1Job, pods: V1Pod[], now: number): AttemptObservation {
+  const pod = newestPod(pods);
+  const phase = attemptPhase(job, pod);
+  const observation: AttemptObservation = {
+    attempt: attemptOfJob(job),
+    job: job.metadata?.name ?? "",
+    phase,
+    jobActive: !jobEnded(job),
+    ...attemptTimes(job, pod, phase, now),
+  };
   if (pod?.metadata?.name) observation.pod = pod.metadata.name;
+  const scheduled = podCondition(pod, "PodScheduled");
   if (phase === "Scheduling" && scheduled?.status === "False") {
     observation.unschedulable = { reason: scheduled.reason ?? "Unschedulable", message: scheduled.message ?? "the scheduler cannot place the trainer pod" };
   }

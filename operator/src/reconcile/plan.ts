@@ -116,11 +116,15 @@ function applyGpuWaitLimit(run: AutoClintRun, latest: AttemptObservation): Attem
     const why = lastReason && wasUnschedulable ? lastReason : "the trainer pod was not placed";
     return { ...latest, phase: "Failed", failure: { failureClass: "DeadlineExceeded", message: `no node within scheduling.maxGpuWaitSeconds (${limit} s): ${why}` } };
   }
-  if (latest.phase === "Failed" && latest.failure?.failureClass === "DeadlineExceeded" && latest.computeSeconds === 0 && wasUnschedulable && lastReason) {
-    if (latest.failure.message.includes(lastReason)) return latest;
-    return { ...latest, failure: { failureClass: "DeadlineExceeded", message: `${latest.failure.message}; never placed: ${lastReason}` } };
-  }
-  return latest;
+  return wasUnschedulable && lastReason ? withNeverPlacedReason(latest, lastReason) : latest;
+}
+
+/** A Job deadline that ran out before the trainer ever ran: its message names why it was never placed. */
+function withNeverPlacedReason(latest: AttemptObservation, lastReason: string): AttemptObservation {
+  const { failure } = latest;
+  if (latest.phase !== "Failed" || failure?.failureClass !== "DeadlineExceeded" || latest.computeSeconds !== 0) return latest;
+  if (failure.message.includes(lastReason)) return latest;
+  return { ...latest, failure: { failureClass: "DeadlineExceeded", message: `${failure.message}; never placed: ${lastReason}` } };
 }
 
 function decideFromLatest(run: AutoClintRun, latest: AttemptObservation | undefined, attemptsMade: number): PhaseDecision {
@@ -156,37 +160,53 @@ function planFinished(run: AutoClintRun, attempts: AttemptObservation[]): RunPla
   return { status, deleteJobs: attempts.filter((a) => a.jobActive && a.phase !== "Succeeded").map((a) => a.job), events: [] };
 }
 
+/** The phase, message, conditions and next attempt, from the spec, the attempts and what the create found. */
+function decide(run: AutoClintRun, attempts: AttemptObservation[], attemptsMade: number, specProblems: string[], nameTaken: NameTaken | undefined): PhaseDecision {
+  if (run.spec.cancel === true) {
+    const message = "cancelled: spec.cancel is true";
+    return { phase: "Failed", message, conditions: [{ type: "Succeeded", status: "False", reason: "Cancelled", message }] };
+  }
+  if (attempts.length === 0 && specProblems.length > 0) {
+    const message = `invalid spec: ${specProblems.join("; ")}`;
+    return { phase: "Failed", message, conditions: [{ type: "SpecValid", status: "False", reason: "InvalidSpec", message }] };
+  }
+  let decision = decideFromLatest(run, attempts.at(-1), attemptsMade);
+  if (nameTaken && decision.createAttempt !== undefined) {
+    const message = `Job ${nameTaken.job} already exists and is not this run's (controller: ${nameTaken.owner}); the run waits until it is deleted`;
+    decision = { phase: "Pending", message, conditions: [{ type: "JobCreated", status: "False", reason: "NameTaken", message }] };
+  } else if (findCondition(run.status?.conditions, "JobCreated")?.status === "False") {
+    decision.conditions.push({ type: "JobCreated", status: "True", reason: "Created", message: "the trainer Job's name is free again" });
+  }
+  decision.conditions.unshift({ type: "SpecValid", status: "True", reason: "Valid", message: "spec accepted" });
+  return decision;
+}
+
+/** The Kubernetes Events that go with moving from `previous` to `decision`. */
+function planEvents(previous: AutoClintRunStatus, decision: PhaseDecision, latest: AttemptObservation | undefined, nameTaken: NameTaken | undefined): KubeEventSpec[] {
+  const events: KubeEventSpec[] = [];
+  if (previous.phase !== decision.phase) events.push(phaseEvent(decision.phase, decision.message));
+  if (nameTaken && findCondition(previous.conditions, "JobCreated")?.status !== "False") events.push({ type: "Warning", reason: "NameTaken", message: decision.message });
+  // The scheduler's verdict gets its own Event when it turns negative, whatever the phase did.
+  const unschedulable = latest?.unschedulable;
+  const wasUnschedulable = previous.conditions?.some((c) => c.type === "Scheduled" && c.status === "False");
+  if (unschedulable && !wasUnschedulable) events.push({ type: "Warning", reason: "FailedScheduling", message: unschedulable.message });
+  if (decision.createAttempt !== undefined && decision.createAttempt > 0) {
+    events.push({ type: "Warning", reason: "Retrying", message: `starting attempt ${decision.createAttempt}: ${decision.message}` });
+  }
+  return events;
+}
+
 export function planRun({ run, attempts: observed, specProblems, now, nameTaken }: PlanInput): RunPlan {
   const previous = run.status ?? {};
   if (isTerminal(previous.phase)) return planFinished(run, observed);
-  const nowIso = iso(now) ?? "";
   const generation = run.metadata.generation;
-  let conditions: Condition[] = previous.conditions ?? [];
-  const events: KubeEventSpec[] = [];
   const attempts = mergeAttempts(previous.attemptHistory ?? [], observed);
   const last = attempts.at(-1);
   if (last) attempts[attempts.length - 1] = applyGpuWaitLimit(run, last);
   // Attempt numbers are never reused (events are keyed by them): the next one is past every one recorded or seen.
   const attemptsMade = Math.max(previous.attempts ?? 0, (last?.attempt ?? -1) + 1);
-  let decision: PhaseDecision;
-  if (run.spec.cancel === true) {
-    const message = "cancelled: spec.cancel is true";
-    decision = { phase: "Failed", message, conditions: [{ type: "Succeeded", status: "False", reason: "Cancelled", message }] };
-  } else if (attempts.length === 0 && specProblems.length > 0) {
-    const message = `invalid spec: ${specProblems.join("; ")}`;
-    decision = { phase: "Failed", message, conditions: [{ type: "SpecValid", status: "False", reason: "InvalidSpec", message }] };
-  } else {
-    decision = decideFromLatest(run, attempts.at(-1), attemptsMade);
-    if (nameTaken && decision.createAttempt !== undefined) {
-      const message = `Job ${nameTaken.job} already exists and is not this run's (controller: ${nameTaken.owner}); the run waits until it is deleted`;
-      decision = { phase: "Pending", message, conditions: [{ type: "JobCreated", status: "False", reason: "NameTaken", message }] };
-    } else if (findCondition(previous.conditions, "JobCreated")?.status === "False") {
-      decision.conditions.push({ type: "JobCreated", status: "True", reason: "Created", message: "the trainer Job's name is free again" });
-    }
-    decision.conditions.unshift({ type: "SpecValid", status: "True", reason: "Valid", message: "spec accepted" });
-  }
-  for (const condition of decision.conditions) conditions = setCondition(conditions, condition, nowIso, generation);
-
+  const decision = decide(run, attempts, attemptsMade, specProblems, nameTaken);
+  const conditions = decision.conditions.reduce<Condition[]>((all, condition) => setCondition(all, condition, iso(now) ?? "", generation), previous.conditions ?? []);
   const created = attempts.map((a) => a.createdAt).filter((t): t is number => t !== undefined);
   const terminal = isTerminal(decision.phase);
   const status: ReconcilerStatus = {
@@ -202,21 +222,12 @@ export function planRun({ run, attempts: observed, specProblems, now, nameTaken 
     gpuWaitSeconds: attempts.reduce((sum, a) => sum + a.gpuWaitSeconds, 0),
     computeSeconds: attempts.reduce((sum, a) => sum + a.computeSeconds, 0),
   };
-  if (previous.phase !== decision.phase) events.push(phaseEvent(decision.phase, decision.message));
-  if (nameTaken && findCondition(previous.conditions, "JobCreated")?.status !== "False") events.push({ type: "Warning", reason: "NameTaken", message: decision.message });
-  // The scheduler's verdict gets its own Event when it turns negative, whatever the phase did.
-  const unschedulable = attempts.at(-1)?.unschedulable;
-  const wasUnschedulable = previous.conditions?.some((c) => c.type === "Scheduled" && c.status === "False");
-  if (unschedulable && !wasUnschedulable) events.push({ type: "Warning", reason: "FailedScheduling", message: unschedulable.message });
-  if (decision.createAttempt !== undefined && decision.createAttempt > 0) {
-    events.push({ type: "Warning", reason: "Retrying", message: `starting attempt ${decision.createAttempt}: ${decision.message}` });
-  }
   // An attempt the operator judged failed (or any but the latest, or any of a finished run) must not
   // keep its GPU until the Job's deadline. A succeeded pod's Job is about to complete: it stays.
   const deleteJobs = attempts
     .filter((a, i) => a.jobActive && a.phase !== "Succeeded" && (terminal || a.phase === "Failed" || i < attempts.length - 1))
     .map((a) => a.job);
-  const plan: RunPlan = { status, deleteJobs, events };
+  const plan: RunPlan = { status, deleteJobs, events: planEvents(previous, decision, attempts.at(-1), nameTaken) };
   if (decision.createAttempt !== undefined) plan.createAttempt = decision.createAttempt;
   return plan;
 }

@@ -35,27 +35,28 @@ function urlPath(url: string): string | undefined {
   }
 }
 
+/** Each rule reads one part of a schema-valid spec and names what is wrong with it. */
+const SPEC_RULES: ((spec: AutoClintRunSpec) => string[])[] = [
+  ({ dataset: { source, format = "autodl" } }) => {
+    if (!source.url) return [];
+    const path = urlPath(source.url);
+    if (path === undefined) return [`dataset.source.url: not a valid URL: ${JSON.stringify(source.url)}`];
+    return ARCHIVE.test(path) ? [] : [`dataset.source.url must name a .tar, .tar.gz or .tgz archive of the ${format} dataset folder`];
+  },
+  ({ dataset: { source } }) => (source.pvc && source.path?.split("/").includes("..") ? ["dataset.source.path must stay inside the claim (no ..)"] : []),
+  ({ model, engine }) => {
+    const weights = model?.weights;
+    if (!weights) return [];
+    const problems = /\.(safetensors|pth|pt)$/.test(weights) ? [] : ["model.weights must be a .safetensors, .pth or .pt file"];
+    if (engine === "tfjs" && !weights.endsWith(".safetensors")) problems.push("the tfjs engine reads safetensors weights only");
+    return problems;
+  },
+  ({ resources }) => (resources?.gpuResourceName && RESERVED_RESOURCES.has(resources.gpuResourceName) ? [`resources.gpuResourceName cannot be ${resources.gpuResourceName}`] : []),
+  ({ scheduling }) => Object.keys(scheduling?.affinity ?? {}).filter((key) => !AFFINITY_KEYS.has(key)).map((key) => `scheduling.affinity.${key} is not a field of a pod's affinity`),
+];
+
 export function validateRunSpec(spec: AutoClintRunSpec): string[] {
   const schema = schemaProblems(spec);
   if (schema.length > 0) return schema; // the rules below assume the schema's shapes
-  const problems: string[] = [];
-  const { source } = spec.dataset;
-  const format = spec.dataset.format ?? "autodl";
-  if (source.url) {
-    const path = urlPath(source.url);
-    if (path === undefined) problems.push(`dataset.source.url: not a valid URL: ${JSON.stringify(source.url)}`);
-    else if (!ARCHIVE.test(path)) problems.push(`dataset.source.url must name a .tar, .tar.gz or .tgz archive of the ${format} dataset folder`);
-  }
-  if (source.pvc && source.path && source.path.split("/").includes("..")) {
-    problems.push("dataset.source.path must stay inside the claim (no ..)");
-  }
-  const weights = spec.model?.weights;
-  if (weights && !/\.(safetensors|pth|pt)$/.test(weights)) problems.push("model.weights must be a .safetensors, .pth or .pt file");
-  if (weights && spec.engine === "tfjs" && !weights.endsWith(".safetensors")) problems.push("the tfjs engine reads safetensors weights only");
-  const gpuName = spec.resources?.gpuResourceName;
-  if (gpuName && RESERVED_RESOURCES.has(gpuName)) problems.push(`resources.gpuResourceName cannot be ${gpuName}`);
-  for (const key of Object.keys(spec.scheduling?.affinity ?? {})) {
-    if (!AFFINITY_KEYS.has(key)) problems.push(`scheduling.affinity.${key} is not a field of a pod's affinity`);
-  }
-  return problems;
+  return SPEC_RULES.flatMap((rule) => rule(spec));
 }
