@@ -56,7 +56,7 @@ AMP_DTYPE = torch.bfloat16                  # autocast dtype on CUDA (no loss sc
 # --inference compares them), overridable for another CPU: a comma list of "channels_last" (NHWC
 # activations), "bf16" (bfloat16 autocast; the final FC and the division by tau stay fp32) and
 # "fold" (BatchNorm folded into the convolutions of a frozen copy of the weights), or "none".
-CPU_INFERENCE = {t for t in os.environ.get("AUTOCLINT_TORCH_INFERENCE", "none").split(",") if t not in ("", "none")}
+CPU_INFERENCE = {t for t in os.environ.get("AUTOCLINT_TORCH_INFERENCE", "channels_last,fold").split(",") if t not in ("", "none")}
 if CUDA:
     torch.backends.cudnn.benchmark = True   # fixed input shapes: let cuDNN pick the fastest kernels
 else:
@@ -359,10 +359,11 @@ def fold_batchnorm(model):
 INFERENCE_COPY = {"key": None, "model": None}  # the folded / NHWC copy of the last checkpoint predicted with
 
 
-def inference_model(checkpoint):
-    """The model a prediction runs: the checkpoint's (or the live) weights, with the CPU tricks."""
+def inference_model(checkpoint, rows):
+    """The model a prediction runs: the checkpoint's (or the live) weights, with the CPU tricks. A
+    copy of the live weights is made anew each time, so a small split (a valid pass) skips it."""
     model = model_for(checkpoint)
-    if CUDA or not ({"fold", "channels_last"} & CPU_INFERENCE):
+    if CUDA or not ({"fold", "channels_last"} & CPU_INFERENCE) or (not checkpoint and rows < 4 * PREDICT_BATCH):
         return model
     key = (checkpoint, SNAPSHOTS[checkpoint][0]) if checkpoint else None
     if key is not None and INFERENCE_COPY["key"] == key:
@@ -446,7 +447,7 @@ def model_for(checkpoint):
 def op_predict(args):
     require_model()
     images, _ = require_split(args["split"])
-    model = inference_model(args.get("checkpoint"))
+    model = inference_model(args.get("checkpoint"), images.shape[0])
     policy, passes = args.get("policy") or None, int(args.get("passes") or 1)
     seed, flip = int(args.get("seed") or 0), bool(args.get("flip"))
     n = images.shape[0]

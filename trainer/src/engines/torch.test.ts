@@ -153,14 +153,17 @@ void describe("TorchEngine on the real worker", () => {
   });
 
   void test("snapshot/restore: a named checkpoint predicts identically and leaves the live weights alone", async () => {
+    // On a CPU a checkpoint predicts through a copy with BatchNorm folded into the convolutions
+    // (AUTOCLINT_TORCH_INFERENCE): the same function up to float rounding.
+    const close = (a: Float32Array, b: Float32Array) => assert.ok(a.every((x, i) => Math.abs(x - b[i]!) < 1e-6), "scores equal to 1e-6");
     await engine.snapshot("best");
     const live = await engine.predict({ split: "test" });
     const fromSnapshot = await engine.predict({ split: "test", checkpoint: "best" });
-    assert.deepEqual(fromSnapshot.scores, live.scores);
+    close(fromSnapshot.scores, live.scores);
     await engine.train({ steps: 1, batchSize: 32, lr: 0.05 });
     const moved = await engine.predict({ split: "test" });
     assert.notDeepEqual(moved.scores, live.scores);
-    assert.deepEqual((await engine.predict({ split: "test", checkpoint: "best" })).scores, live.scores);
+    close((await engine.predict({ split: "test", checkpoint: "best" })).scores, live.scores);
     assert.deepEqual((await engine.predict({ split: "test" })).scores, moved.scores);
     await engine.restore("best");
     assert.deepEqual((await engine.predict({ split: "test" })).scores, live.scores);
