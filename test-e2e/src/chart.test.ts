@@ -185,7 +185,7 @@ void describe("charts/autoclint", () => {
     assert.deepEqual(endpoints.map((e) => [e.port, e.path, e.honorLabels]), [["metrics", "/metrics", true]], "the runs' namespace label survives the scrape");
     const rule = one(monitored, "PrometheusRule", "ac-operator");
     const alerts = (rule.spec as { groups: { rules: { alert?: string; for?: string }[] }[] }).groups.flatMap((g) => g.rules);
-    assert.deepEqual(alerts.map((r) => r.alert).sort(), ["AutoClintEventPipelineStalled", "AutoClintRunFailed", "AutoClintRunStuckScheduling"]);
+    assert.deepEqual(alerts.map((r) => r.alert).sort(), ["AutoClintEventPipelineStalled", "AutoClintForgedEvents", "AutoClintRunFailed", "AutoClintRunStuckScheduling"]);
     assert.equal(alerts.find((r) => r.alert === "AutoClintRunStuckScheduling")!.for, "1h");
     const off = render(...MONITORING, "--set", "metrics.serviceMonitor.enabled=false,prometheusRule.enabled=false");
     assert.equal(find(off, "ServiceMonitor").length + find(off, "PrometheusRule").length, 0);

@@ -161,7 +161,7 @@ void describe("dashboard and alert rules (static)", () => {
       writeFileSync(file, stringify({ groups: renderedRuleGroups() }));
       const result = spawnSync(PROMTOOL, ["check", "rules", file], { encoding: "utf8" });
       assert.equal(result.status, 0, `${result.stdout}${result.stderr}`);
-      assert.match(result.stdout, /SUCCESS: 3 rules found/);
+      assert.match(result.stdout, /SUCCESS: 4 rules found/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -466,6 +466,12 @@ void describe("dashboard and alert expressions on a real Prometheus, operator, N
         };
         await js.publish(eventSubject(event.run, "result"), JSON.stringify(event), { msgID: eventMessageId(event) });
       }
+      // And one forgery: the first run's result, on the subject of its attempt 1 (dropped, counted, alerted on).
+      const forged: TrainerEvent = {
+        version: 1, type: "result", seq: 1, elapsedSeconds: 50, wallTime: new Date().toISOString(),
+        run: { namespace: NS, name: runs[0]!.metadata.name, uid: runs[0]!.metadata.uid!, attempt: 0 }, alc: 0.99, nauc: 0.99, firstPredictionSeconds: 1, predictions: 1,
+      };
+      await js.publish(eventSubject({ ...forged.run, attempt: 1 }, "result"), JSON.stringify(forged), { msgID: "forged" });
     } finally {
       await connection.close();
     }
@@ -499,7 +505,7 @@ void describe("dashboard and alert expressions on a real Prometheus, operator, N
     // Prometheus evaluated every loaded rule without error.
     const rules = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as { data: { groups: { rules: { name: string; health: string; lastError?: string }[] }[] } };
     const loaded = rules.data.groups.flatMap((g) => g.rules);
-    assert.equal(loaded.length, 3);
+    assert.equal(loaded.length, 4);
     for (const rule of loaded) assert.equal(rule.health, "ok", `${rule.name}: ${rule.lastError}`);
   });
 });
