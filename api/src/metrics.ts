@@ -21,6 +21,12 @@ export const METRICS = {
   benchmarkVariantAverageRank: "autoclint_benchmark_variant_average_rank",
   /** gauge {namespace, benchmark, variant, dataset}: mean ALC of the variant's succeeded seeds on the dataset. */
   benchmarkVariantAlc: "autoclint_benchmark_variant_alc",
+  /** gauge {namespace, pool, state}: a warm pool's pods by state (ready, starting, claimed). */
+  poolPods: "autoclint_pool_pods",
+  /** histogram {namespace, pool}: seconds from a run's attempt asking for a warm pod to the pod accepting the run. */
+  poolClaimDurationSeconds: "autoclint_pool_claim_duration_seconds",
+  /** counter {namespace, pool}: runs a pool serves that found no ready warm pod and went cold. */
+  poolColdFallbacksTotal: "autoclint_pool_cold_fallbacks_total",
   /** counter {kind, outcome}: reconciles by outcome (success, requeue, error, conflict, terminal). */
   reconcileTotal: "autoclint_reconcile_total",
   /** histogram {kind}: reconcile duration. */

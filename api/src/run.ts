@@ -228,6 +228,21 @@ export const AttemptStatus = Type.Object({
 });
 export type AttemptStatus = Static<typeof AttemptStatus>;
 
+export const RunStartup = Type.Object(
+  {
+    mode: Type.Union([Type.Literal("warm"), Type.Literal("cold")], { description: "warm: a pool's standby pod took the run; cold: a trainer Job was created for it." }),
+    pool: Type.Optional(Type.String({ description: "The pool whose warm pod served the run." })),
+    queuedSeconds: Type.Optional(Type.Number({ minimum: 0, description: "kubectl apply to the attempt's start (its Job created, or its warm pod claimed)." })),
+    schedulingSeconds: Type.Optional(Type.Number({ minimum: 0, description: "The trainer pod's creation to its placement on a node (0 warm: placed before the run)." })),
+    pullingSeconds: Type.Optional(Type.Number({ minimum: 0, description: "Placement to the trainer container's start: image pull and container creation (0 warm)." })),
+    trainerStartSeconds: Type.Optional(Type.Number({ minimum: 0, description: "kubectl apply to the trainer clock's zero (the claim, warm; the container's start, cold). Engine start-up is on the trainer's clock (cold) or done before (warm)." })),
+    firstPredictionSeconds: Type.Optional(Type.Number({ minimum: 0, description: "kubectl apply to the first scored prediction." })),
+    alcApplyClock: Type.Optional(Type.Number({ description: "ALC of the learning curve on the clock that starts at kubectl apply (status.alc is on the trainer's clock)." })),
+  },
+  Description("The latest attempt's start-up, to about a second (Kubernetes timestamps)."),
+);
+export type RunStartup = Static<typeof RunStartup>;
+
 export const AutoClintRunStatus = Type.Object({
   phase: Type.Optional(RunPhaseSchema),
   observedGeneration: Type.Optional(Type.Integer()),
@@ -240,6 +255,7 @@ export const AutoClintRunStatus = Type.Object({
   completionTime: Type.Optional(Type.String({ format: "date-time" })),
   gpuWaitSeconds: Type.Optional(Type.Number({ minimum: 0, description: "Seconds trainer pods waited to be placed (and get a GPU), all attempts." })),
   computeSeconds: Type.Optional(Type.Number({ minimum: 0, description: "Seconds trainer containers ran, all attempts." })),
+  startup: Type.Optional(RunStartup),
   trainerPhase: Type.Optional(Type.String({ description: "The trainer's own phase: exploring, training, searching, ..." })),
   elapsedSeconds: Type.Optional(Type.Number({ description: "The trainer's clock at its latest event." })),
   nauc: Type.Optional(Type.Number({ description: "Latest test NAUC." })),

@@ -7,6 +7,8 @@ import { METRICS, RUN_PHASES, type RunPhase, type VariantStanding } from "@autoc
 import type { ControllerMetrics, ReconcileOutcome } from "./controller/controller";
 import type { BenchmarkMetrics } from "./reconcile/benchmark";
 import type { RunMetrics } from "./reconcile/run";
+import type { ClaimMetrics } from "./reconcile/claim";
+import type { PoolMetrics } from "./reconcile/pool";
 
 const NON_CONFORMING_DEFAULTS = ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"];
 
@@ -15,7 +17,9 @@ export type EventOutcome = "applied" | "duplicate" | "stale" | "orphaned" | "inv
 /** Why an event was taken for a forgery (see METRICS.eventsForgedTotal). */
 export type ForgeryReason = "subject" | "run";
 
-export class OperatorMetrics implements ControllerMetrics, RunMetrics, BenchmarkMetrics {
+export const POOL_POD_STATES = ["ready", "starting", "claimed"] as const;
+
+export class OperatorMetrics implements ControllerMetrics, RunMetrics, BenchmarkMetrics, PoolMetrics, ClaimMetrics {
   private readonly registry = new Registry();
   private readonly runAlc = this.gauge(METRICS.runAlc, "ALC of the run's test learning curve so far.", ["namespace", "run"]);
   private readonly runNauc = this.gauge(METRICS.runNauc, "Latest test NAUC of the run.", ["namespace", "run"]);
@@ -45,6 +49,13 @@ export class OperatorMetrics implements ControllerMetrics, RunMetrics, Benchmark
   private readonly benchmarkAlc = this.gauge(METRICS.benchmarkVariantAlc, "Mean ALC of a benchmark variant's succeeded seeds on a dataset.", ["namespace", "benchmark", "variant", "dataset"]);
   /** The benchmark series set last, per benchmark, so that a variant or dataset dropped from a spec loses its series. */
   private readonly benchmarkSeries = new Map<string, { ranks: Record<string, string>[]; alcs: Record<string, string>[] }>();
+  private readonly poolPods = this.gauge(METRICS.poolPods, "A warm pool's pods by state: ready (warm, claimable), starting (not ready yet), claimed (serving a run).", ["namespace", "pool", "state"]);
+  private readonly poolClaimSeconds = new Histogram({
+    name: METRICS.poolClaimDurationSeconds, help: "Seconds from a run's attempt asking for a warm pod to the pod accepting the run (claim patch and hand-over).", labelNames: ["namespace", "pool"],
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [this.registry],
+  });
+  private readonly poolColdFallbacks = new Counter({ name: METRICS.poolColdFallbacksTotal, help: "Runs a warm pool serves that found no ready pod and went cold.", labelNames: ["namespace", "pool"], registers: [this.registry] });
+  private readonly knownPools = new Set<string>();
   private readonly leader = this.gauge(METRICS.leader, "1 while this replica holds the leader Lease.", []);
   private readonly queueDepth = this.gauge(METRICS.queueDepth, "Objects waiting in the work queue.", []);
 
@@ -107,6 +118,31 @@ export class OperatorMetrics implements ControllerMetrics, RunMetrics, Benchmark
     for (const labels of series.ranks) this.benchmarkRank.remove(labels);
     for (const labels of series.alcs) this.benchmarkAlc.remove(labels);
     this.benchmarkSeries.delete(`${namespace}/${benchmark}`);
+  }
+
+  setPoolPods(namespace: string, pool: string, counts: Record<(typeof POOL_POD_STATES)[number], number>): void {
+    for (const state of POOL_POD_STATES) this.poolPods.set({ namespace, pool, state }, counts[state]);
+    // A pool's claim and fallback series exist (at zero) from its first reconcile: rates and
+    // alerts over them see "none yet", not "no data".
+    if (this.knownPools.has(`${namespace}/${pool}`)) return;
+    this.knownPools.add(`${namespace}/${pool}`);
+    this.poolClaimSeconds.zero({ namespace, pool });
+    this.poolColdFallbacks.inc({ namespace, pool }, 0);
+  }
+
+  forgetPool(namespace: string, pool: string): void {
+    for (const state of POOL_POD_STATES) this.poolPods.remove({ namespace, pool, state });
+    this.poolClaimSeconds.remove({ namespace, pool });
+    this.poolColdFallbacks.remove({ namespace, pool });
+    this.knownPools.delete(`${namespace}/${pool}`);
+  }
+
+  observeClaim(namespace: string, pool: string, seconds: number): void {
+    this.poolClaimSeconds.observe({ namespace, pool }, seconds);
+  }
+
+  countColdFallback(namespace: string, pool: string): void {
+    this.poolColdFallbacks.inc({ namespace, pool });
   }
 
   observeReconcile(kind: string, outcome: ReconcileOutcome, seconds: number): void {

@@ -4,14 +4,14 @@
  * the consumer do the work, and only while this replica leads.
  */
 import type { KubeConfig, V1Job, V1Pod } from "@kubernetes/client-node";
-import type { AutoClintBenchmark, AutoClintRun } from "@autoclint/api";
+import type { AutoClintBenchmark, AutoClintPool, AutoClintRun } from "@autoclint/api";
 import type { OperatorConfig } from "./config";
 import { Controller } from "./controller/controller";
 import { WorkQueue } from "./controller/queue";
 import { EventConsumer } from "./events/consumer";
 import { startHttpServer, type RunningHttpServer } from "./http";
 import {
-  BENCHMARK_RESOURCE, RUN_RESOURCE, KubeResources, connectKube, customSource, jobSource, kubeCall, orUndefinedIfNotFound, podSource,
+  BENCHMARK_RESOURCE, POOL_RESOURCE, RUN_RESOURCE, KubeResources, connectKube, customSource, jobSource, kubeCall, orUndefinedIfNotFound, podSource,
 } from "./kube/client";
 import { Informer, type KubeObject, type ListWatchSource } from "./kube/informer";
 import { OwnWrites } from "./kube/own-writes";
@@ -21,8 +21,10 @@ import { LeaderElector, type LeaseApi } from "./leader";
 import type { Logger } from "./log";
 import { OperatorMetrics } from "./metrics";
 import { BenchmarkReconciler } from "./reconcile/benchmark";
-import { ANNOTATION_BENCHMARK, ANNOTATION_RUN, LABEL_BENCHMARK_UID, LABEL_RUN_UID, MANAGED_SELECTOR } from "./reconcile/labels";
+import { ANNOTATION_BENCHMARK, ANNOTATION_RUN, LABEL_BENCHMARK_UID, LABEL_POOL, LABEL_POOL_UID, LABEL_RUN_UID, MANAGED_SELECTOR } from "./reconcile/labels";
 import { RunReconciler } from "./reconcile/run";
+import { postAssignment, WarmPodClaimer } from "./reconcile/claim";
+import { PoolDemand, PoolReconciler } from "./reconcile/pool";
 import { backoffDelayMs } from "./controller/queue";
 
 export interface RunningOperator {
@@ -85,14 +87,49 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
   const jobInformer = new Informer<V1Job & KubeObject>(jobSource(resources.kube, MANAGED_SELECTOR, config.watchNamespace) as ListWatchSource<V1Job & KubeObject>, {
     onUpsert: enqueueRunOf, onDelete: enqueueRunOf,
   }, { ...informerOptions("jobs"), indexBy: byRunUid });
+  // A warm pool pod's changes concern its pool (and, once claimed, its run).
+  const enqueuePoolOf = (pod: V1Pod) => {
+    const pool = pod.metadata?.labels?.[LABEL_POOL];
+    if (pool && pod.metadata?.namespace) controllerRef.current?.enqueue(POOL_RESOURCE.kind, pod.metadata.namespace, pool);
+  };
   const podInformer = new Informer<V1Pod & KubeObject>(podSource(resources.kube, MANAGED_SELECTOR, config.watchNamespace) as ListWatchSource<V1Pod & KubeObject>, {
-    onUpsert: enqueueRunOf,
+    onUpsert: (pod) => {
+      enqueueRunOf(pod);
+      enqueuePoolOf(pod);
+    },
     onDelete: (pod) => {
       deletedPods.remember(pod);
       enqueueRunOf(pod);
+      enqueuePoolOf(pod);
     },
   }, { ...informerOptions("pods"), indexBy: byRunUid });
   const ownRunWrites = new OwnWrites<AutoClintRun & KubeObject>((ns, name) => runInformer.get(ns, name));
+  const poolInformer = new Informer<AutoClintPool & KubeObject>(customSource<AutoClintPool>(resources.kube, POOL_RESOURCE, config.watchNamespace) as ListWatchSource<AutoClintPool & KubeObject>, {
+    onUpsert: (pool) => controllerRef.current?.enqueue(POOL_RESOURCE.kind, pool.metadata.namespace ?? "", pool.metadata.name),
+    onDelete: (pool) => {
+      poolDemand.forget(pool.metadata.uid ?? "");
+      controllerRef.current?.enqueue(POOL_RESOURCE.kind, pool.metadata.namespace ?? "", pool.metadata.name);
+    },
+  }, informerOptions("autoclintpools"));
+  const poolsIn = (namespace: string) => poolInformer.list().filter((pool) => pool.metadata.namespace === namespace);
+  const podsOfPool = (namespace: string, poolUid: string) =>
+    podInformer.list().filter((pod) => pod.metadata?.namespace === namespace && pod.metadata.labels?.[LABEL_POOL_UID] === poolUid);
+  const poolDemand = new PoolDemand();
+  const claimer = new WarmPodClaimer({
+    api: {
+      poolsIn,
+      podsOf: podsOfPool,
+      patchPod: (namespace, name, patch) => resources.patchPod(namespace, name, patch),
+      deletePod: (namespace, name) => resources.deletePod(namespace, name),
+      assign: (url, body) => postAssignment(url, body),
+    },
+    metrics,
+    demand: poolDemand,
+    defaultImage: config.trainerImage,
+    natsUrl: config.trainerNatsUrl,
+    graceSeconds: config.graceSeconds,
+    enqueuePool: (namespace, name) => controllerRef.current?.enqueue(POOL_RESOURCE.kind, namespace, name),
+  });
   const runReconciler = new RunReconciler({
     api: {
       // The run as the informer has it (controller-runtime's cached client), or as our own last
@@ -106,11 +143,13 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
       createJob: (job) => resources.createJob(job),
       getJob: (ns, name) => resources.getJob(ns, name),
       deleteJob: (ns, name) => resources.deleteJob(ns, name),
+      deletePod: (ns, name) => resources.deletePod(ns, name),
       createEvent: (event) => resources.createEvent(event),
       setFinalizers: (run, finalizers) => resources.setCustomFinalizers(RUN_RESOURCE, run, finalizers),
       purgeEvents: (namespace, name, uid) => consumer.purgeRun(namespace, name, uid),
     },
     metrics,
+    claimer,
     job: {
       image: config.trainerImage,
       imagePullPolicy: config.trainerImagePullPolicy,
@@ -137,6 +176,8 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
       // reconciler nothing new to act on; a benchmark, though, follows its runs' status.
       if (!statusOnlyUpdate(run, previous)) enqueueSelf(RUN_RESOURCE.kind)(run);
       enqueueBenchmarkOf(run);
+      // A pool sizes itself by the runs of its class waiting for a pod.
+      for (const pool of poolsIn(run.metadata.namespace ?? "")) controllerRef.current?.enqueue(POOL_RESOURCE.kind, pool.metadata.namespace ?? "", pool.metadata.name);
     },
     onDelete: (run) => {
       const { namespace = "", name } = run.metadata;
@@ -150,7 +191,20 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
     runsOf: (ns, benchmarkUid) => runInformer.byIndex(benchmarkUid).filter((run) => run.metadata.namespace === ns),
     createRun: (run) => resources.createCustom(RUN_RESOURCE, run),
   }, { metrics });
-  const controller = new Controller(queue, [runReconciler, benchmarkReconciler], { workers: config.workers, log, metrics });
+  const poolReconciler = new PoolReconciler({
+    api: {
+      get: (ns, name) => resources.getCustom<AutoClintPool>(POOL_RESOURCE, ns, name),
+      patchStatus: (ns, name, uid, status) => resources.patchCustomStatus<AutoClintPool>(POOL_RESOURCE, ns, name, uid, status),
+      podsOf: podsOfPool,
+      runsIn: (namespace) => runInformer.list().filter((run) => run.metadata.namespace === namespace),
+      createPod: (pod) => resources.createPod(pod),
+      deletePod: (ns, name, resourceVersion) => resources.deletePod(ns, name, resourceVersion),
+    },
+    metrics,
+    pod: { image: config.trainerImage, imagePullPolicy: config.trainerImagePullPolicy, runAsUser: config.trainerRunAsUser },
+    demand: poolDemand,
+  });
+  const controller = new Controller(queue, [runReconciler, benchmarkReconciler, poolReconciler], { workers: config.workers, log, metrics });
   controllerRef.current = controller;
   const consumer = new EventConsumer({
     natsUrl: config.natsUrl, durable: config.durableConsumer, runs: runApi, metrics, log: log.child({ component: "events" }),
@@ -167,6 +221,7 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
     }, informerOptions("autoclintbenchmarks")),
     jobInformer,
     podInformer,
+    poolInformer,
   ] as Informer<KubeObject>[];
 
   let working = false;

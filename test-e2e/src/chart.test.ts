@@ -15,7 +15,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Value } from "@sinclair/typebox/value";
 import { isMap, isScalar, isSeq, parse, parseAllDocuments, parseDocument, type Pair, type YAMLMap } from "yaml";
-import { AutoClintBenchmarkSpec, AutoClintRunSpec } from "@autoclint/api";
+import { AutoClintBenchmarkSpec, AutoClintPoolSpec, AutoClintRunSpec } from "@autoclint/api";
 
 const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const CHART = join(ROOT, "charts", "autoclint");
@@ -185,7 +185,7 @@ void describe("charts/autoclint", () => {
     assert.deepEqual(endpoints.map((e) => [e.port, e.path, e.honorLabels]), [["metrics", "/metrics", true]], "the runs' namespace label survives the scrape");
     const rule = one(monitored, "PrometheusRule", "ac-operator");
     const alerts = (rule.spec as { groups: { rules: { alert?: string; for?: string }[] }[] }).groups.flatMap((g) => g.rules);
-    assert.deepEqual(alerts.map((r) => r.alert).sort(), ["AutoClintEventPipelineStalled", "AutoClintForgedEvents", "AutoClintRunFailed", "AutoClintRunStuckScheduling"]);
+    assert.deepEqual(alerts.map((r) => r.alert).sort(), ["AutoClintEventPipelineStalled", "AutoClintForgedEvents", "AutoClintPoolExhausted", "AutoClintRunFailed", "AutoClintRunStuckScheduling"]);
     assert.equal(alerts.find((r) => r.alert === "AutoClintRunStuckScheduling")!.for, "1h");
     const off = render(...MONITORING, "--set", "metrics.serviceMonitor.enabled=false,prometheusRule.enabled=false");
     assert.equal(find(off, "ServiceMonitor").length + find(off, "PrometheusRule").length, 0);
@@ -424,7 +424,7 @@ void describe("examples/cluster", () => {
   void test("validate against the CRD schemas (TypeBox, the source of crds/)", () => {
     for (const { file, object } of objects) {
       if (object.apiVersion !== "autoclint.io/v1alpha1") continue;
-      const schema = object.kind === "AutoClintRun" ? AutoClintRunSpec : AutoClintBenchmarkSpec;
+      const schema = object.kind === "AutoClintRun" ? AutoClintRunSpec : object.kind === "AutoClintPool" ? AutoClintPoolSpec : AutoClintBenchmarkSpec;
       const errors = [...Value.Errors(schema, Value.Default(schema, Value.Clone(object.spec)))].map((e) => `${e.path}: ${e.message}`);
       assert.deepEqual(errors, [], `${file} ${object.kind} ${object.metadata.name}`);
     }
@@ -433,7 +433,7 @@ void describe("examples/cluster", () => {
   const skip = clusterAnswers() ? false : `no local control plane at ${KUBECONFIG}`;
   void test("the API server accepts them (server-side dry run: OpenAPI schema and CEL rules)", { skip }, () => {
     execFileSync("kubectl", ["--kubeconfig", KUBECONFIG, "apply", "--server-side", "-f", join(ROOT, "crds")], { stdio: "ignore" });
-    execFileSync("kubectl", ["--kubeconfig", KUBECONFIG, "wait", "--for=condition=Established", "--timeout=60s", "crd/autoclintruns.autoclint.io", "crd/autoclintbenchmarks.autoclint.io"], { stdio: "ignore" });
+    execFileSync("kubectl", ["--kubeconfig", KUBECONFIG, "wait", "--for=condition=Established", "--timeout=60s", "crd/autoclintruns.autoclint.io", "crd/autoclintbenchmarks.autoclint.io", "crd/autoclintpools.autoclint.io"], { stdio: "ignore" });
     for (const file of files) {
       const result = spawnSync("kubectl", ["--kubeconfig", KUBECONFIG, "apply", "--dry-run=server", "--namespace", "default", "-f", join(dir, file)], { encoding: "utf8" });
       assert.equal(result.status, 0, `${file}: ${result.stderr}`);

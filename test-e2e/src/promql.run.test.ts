@@ -161,7 +161,7 @@ void describe("dashboard and alert rules (static)", () => {
       writeFileSync(file, stringify({ groups: renderedRuleGroups() }));
       const result = spawnSync(PROMTOOL, ["check", "rules", file], { encoding: "utf8" });
       assert.equal(result.status, 0, `${result.stdout}${result.stderr}`);
-      assert.match(result.stdout, /SUCCESS: 4 rules found/);
+      assert.match(result.stdout, /SUCCESS: 5 rules found/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -481,6 +481,24 @@ void describe("dashboard and alert expressions on a real Prometheus, operator, N
     }, 60_000, operatorLog);
   });
 
+  void test("a warm pool with no ready pod and a run of its class: the run goes cold, the pool's series and the pool-exhausted alert return data", async () => {
+    const kwokToleration = { key: "kwok.x-k8s.io/node", operator: "Exists", effect: "NoSchedule" };
+    // Its pods ask for a node that does not exist: never ready, so every run of its class goes cold.
+    kubectl(["-n", NS, "create", "-f", "-"], JSON.stringify({
+      apiVersion: `${GROUP}/${VERSION}`, kind: "AutoClintPool", metadata: { name: "exhausted", namespace: NS },
+      spec: { minWarm: 1, maxWarm: 1, scheduling: { nodeSelector: { "autoclint.io/no-such-node": "true" } } },
+    }));
+    // The pool's fallback counter is scraped at zero before the run: increase() needs two samples.
+    await eventually("Prometheus to scrape the pool's series", async () => ((await promQuery(promUrl, `autoclint_pool_cold_fallbacks_total{namespace="${NS}",pool="exhausted"}`)).length > 0 ? true : undefined), 30_000, operatorLog);
+    kubectl(["-n", NS, "create", "-f", "-"], JSON.stringify({
+      apiVersion: `${GROUP}/${VERSION}`, kind: "AutoClintRun", metadata: { name: "went-cold", namespace: NS },
+      spec: { dataset: { source: { url: "https://datasets.example.com/autodl/munster.tar.gz" } }, timeBudgetSeconds: 60, scheduling: { tolerations: [kwokToleration] } },
+    }));
+    await eventually("the run's cold Job", () => (kubectl(["-n", NS, "get", "jobs", "-o", "name"]).includes("went-cold-a0") ? true : undefined), 30_000, operatorLog);
+    const metrics = await (await fetch(`${metricsUrl}/metrics`)).text();
+    assert.match(metrics, new RegExp(`autoclint_pool_cold_fallbacks_total\\{namespace="${NS}",pool="exhausted"\\} 1`), "the fallback is counted");
+  });
+
   void test("every dashboard and alert expression returns data from Prometheus", async () => {
     // The run's own namespace label, not the operator's (the ServiceMonitor honours the scraped labels).
     await eventually("Prometheus to have scraped the run's ALC", async () => ((await promQuery(promUrl, `autoclint_run_alc{namespace="${NS}",run="munster"}`)).length > 0 ? true : undefined), 30_000);
@@ -505,7 +523,7 @@ void describe("dashboard and alert expressions on a real Prometheus, operator, N
     // Prometheus evaluated every loaded rule without error.
     const rules = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as { data: { groups: { rules: { name: string; health: string; lastError?: string }[] }[] } };
     const loaded = rules.data.groups.flatMap((g) => g.rules);
-    assert.equal(loaded.length, 4);
+    assert.equal(loaded.length, 5);
     for (const rule of loaded) assert.equal(rule.health, "ok", `${rule.name}: ${rule.lastError}`);
   });
 });

@@ -95,6 +95,7 @@ interface Run {
     message?: string;
     trainerPod?: string;
     learningCurve?: Array<{ t: number; nauc: number }>;
+    startup?: { mode: string; pool?: string; queuedSeconds?: number; schedulingSeconds?: number; pullingSeconds?: number; trainerStartSeconds?: number; firstPredictionSeconds?: number; alcApplyClock?: number };
     attemptHistory?: Array<{ attempt: number; phase: string; failureClass?: string; message?: string; pod?: string }>;
   };
 }
@@ -382,5 +383,132 @@ void describe("the chart and a run on the real node", { skip, concurrency: false
     timings.push(`missing image: kubectl apply to Failed: ${((Date.now() - applied) / 1000).toFixed(1)} s`);
     assert.match(status.message ?? "", /ErrImagePull|ImagePullBackOff/, "the run says what the kubelet said");
     assert.equal(status.attempts, 1, "an image that does not exist is not retried");
+  });
+
+  // ------------------------------------------------------------------ warm pools (issue 13)
+  const POOL_BUDGET = 20;
+  const poolManifest = (name: string, spec: Record<string, unknown>) =>
+    JSON.stringify({
+      apiVersion: "autoclint.io/v1alpha1",
+      kind: "AutoClintPool",
+      metadata: { name, namespace: NS },
+      spec: { datasetClaims: ["datasets"], scheduling: onRealNode, ...spec },
+    });
+  interface PoolPod extends Pod {
+    metadata: Pod["metadata"] & { annotations?: Record<string, string>; deletionTimestamp?: string };
+    status: Pod["status"] & { conditions?: Array<{ type: string; status: string }> };
+  }
+  const poolPods = (pool: string) =>
+    json<{ items: PoolPod[] }>(["-n", NS, "get", "pods", "-l", `autoclint.io/pool=${pool}`]).items.filter((p) => !p.metadata.deletionTimestamp);
+  const readyUnclaimed = (pool: string) =>
+    poolPods(pool).filter((p) => !p.metadata.labels?.["autoclint.io/run-uid"] && p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
+  const jobsOfRun = (name: string) => {
+    const uid = json<{ metadata: { uid: string } }>(["-n", NS, "get", "autoclintrun", name]).metadata.uid;
+    return json<{ items: unknown[] }>(["-n", NS, "get", "jobs", "-l", `autoclint.io/run-uid=${uid}`]).items;
+  };
+  const describePool = (pool: string) => () =>
+    `\n${run("kubectl", ["--kubeconfig", KUBECONFIG, "-n", NS, "get", "acp,acr,pods,jobs", "-o", "wide"]).stdout}\n` +
+    `pool status: ${run("kubectl", ["--kubeconfig", KUBECONFIG, "-n", NS, "get", "acp", pool, "-o", "jsonpath={.status}"]).stdout}\n` +
+    `operator: ${run("kubectl", ["--kubeconfig", KUBECONFIG, "-n", NS, "logs", `deployment/${RELEASE}-operator`, "--tail=30"]).stdout}`;
+
+  void test("a warm pool reaches minWarm; a run is claimed by a warm pod (no Job, no new pod for it) and Succeeds; a killed warm pod is replaced", async () => {
+    const started = Date.now();
+    kubectl(["apply", "-f", "-"], poolManifest("gpu1", { minWarm: 1, maxWarm: 2, idleSeconds: 600, resources: { gpu: 1, memory: "3Gi", shmSize: "512Mi" } }));
+    const [warm] = await eventually("the pool to have a ready warm pod", () => {
+      const ready = readyUnclaimed("gpu1");
+      return ready.length >= 1 ? ready : undefined;
+    }, 300_000, describePool("gpu1"));
+    timings.push(`pool created to first warm pod ready (engine imported and warmed): ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const before = new Set(poolPods("gpu1").map((p) => p.metadata.name));
+
+    const applied = Date.now();
+    kubectl(["apply", "-f", "-"], runManifest("warm", { timeBudgetSeconds: POOL_BUDGET }));
+    const running = await eventually("the run to be Running", () => {
+      const status = getRun("warm").status;
+      return status?.phase === "Running" || status?.phase === "Succeeded" ? Date.now() : undefined;
+    }, 120_000, describePool("gpu1"));
+    timings.push(`warm: kubectl apply to Running: ${((running - applied) / 1000).toFixed(1)} s`);
+    const firstNauc = await eventually("the warm run's first NAUC", () => (getRun("warm").status?.nauc !== undefined ? Date.now() : undefined), 120_000, describePool("gpu1"));
+    timings.push(`warm: kubectl apply to first NAUC in status: ${((firstNauc - applied) / 1000).toFixed(1)} s`);
+    const done = await eventually("the warm run to finish", () => {
+      const status = getRun("warm").status;
+      return status?.phase === "Succeeded" || status?.phase === "Failed" ? status : undefined;
+    }, (POOL_BUDGET + 120) * 1000, describePool("gpu1"));
+    timings.push(`warm: kubectl apply to Succeeded (T = ${POOL_BUDGET} s): ${((Date.now() - applied) / 1000).toFixed(1)} s, final ALC ${done.finalAlc}`);
+    assert.equal(done.phase, "Succeeded", describePool("gpu1")());
+    assert.equal(done.attemptHistory?.[0]?.pod, warm!.metadata.name, "the run was served by the warm pod that stood ready");
+    assert.ok(before.has(done.attemptHistory![0]!.pod!), "no new pod was made for the run");
+    assert.equal(jobsOfRun("warm").length, 0, "a warm run has no Job");
+    assert.ok(done.finalAlc !== undefined && (done.learningCurve?.length ?? 0) >= 1, "its events came over NATS");
+    // The start-up story: warm, no scheduling or pulling, on both clocks.
+    const story = await eventually("the start-up story with the apply-clock ALC", () => {
+      const startup = getRun("warm").status?.startup;
+      return startup?.alcApplyClock !== undefined ? startup : undefined;
+    }, 30_000, describePool("gpu1"));
+    assert.equal(story.mode, "warm");
+    assert.equal(story.pool, "gpu1");
+    assert.deepEqual([story.schedulingSeconds, story.pullingSeconds], [0, 0]);
+    assert.ok(story.queuedSeconds! <= 5, `queued ${story.queuedSeconds} s before the claim`);
+    assert.ok(story.alcApplyClock! <= done.finalAlc! + 1e-9, "the apply clock starts earlier: its ALC is not higher");
+    timings.push(`warm start-up story: ${JSON.stringify(story)} (trainer-clock ALC ${done.finalAlc})`);
+
+    // The pool made a replacement for the claimed pod; killing a ready one gets it replaced too.
+    const spare = await eventually("a ready replacement", () => readyUnclaimed("gpu1")[0], 300_000, describePool("gpu1"));
+    assert.notEqual(spare.metadata.name, warm!.metadata.name);
+    kubectl(["-n", NS, "delete", "pod", spare.metadata.name, "--wait=false"]);
+    const replaced = await eventually("the killed warm pod to be replaced by a ready one", () => readyUnclaimed("gpu1").find((p) => p.metadata.name !== spare.metadata.name), 300_000, describePool("gpu1"));
+    assert.ok(replaced);
+    kubectl(["-n", NS, "delete", "acp", "gpu1", "--wait=true"]);
+  });
+
+  void test("10 runs at once with 3 warm pods: no pod serves two runs, the rest go cold, all finish; the idle pool scales to zero", async () => {
+    // CPU runs (gpu: 0): the node's 2 fake GPUs would serialise ten runs.
+    const resources = { gpu: 0, memory: "3Gi", shmSize: "512Mi" };
+    // Long enough for three standby trainers to import torch and warm up on a loaded 2-core node:
+    // a pool that sees no claim for idleSeconds after its creation scales to zero.
+    const IDLE = 120;
+    const BURST_BUDGET = 40;
+    kubectl(["apply", "-f", "-"], poolManifest("cpu", { minWarm: 3, maxWarm: 3, idleSeconds: IDLE, resources }));
+    await eventually("3 ready warm pods", () => (readyUnclaimed("cpu").length === 3 ? true : undefined), 300_000, describePool("cpu"));
+    const names = Array.from({ length: 10 }, (_, i) => `burst-${i}`);
+    const applied = Date.now();
+    kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: names.map((n) => JSON.parse(runManifest(n, { timeBudgetSeconds: BURST_BUDGET, resources }))) }));
+    const finished = await eventually("all 10 runs to finish", () => {
+      const statuses = names.map((n) => getRun(n).status);
+      return statuses.every((s) => s?.phase === "Succeeded" || s?.phase === "Failed") ? statuses : undefined;
+    }, 900_000, describePool("cpu"));
+    timings.push(`10 runs at once, 3 warm: apply to all finished: ${((Date.now() - applied) / 1000).toFixed(0)} s; ${finished.map((s, i) => `${names[i]} ${s?.startup?.mode} ${s?.phase}`).join(", ")}`);
+    const servedBy = finished.map((s) => s!.attemptHistory![0]!.pod!);
+    assert.equal(new Set(servedBy).size, 10, `no pod served two runs: ${servedBy.join(", ")}`);
+    // Warm or cold by the start-up story; a cold run's Job may be gone already (a failed attempt's Job is deleted).
+    const warmRuns = names.filter((n, i) => finished[i]?.startup?.mode === "warm");
+    assert.ok(warmRuns.length >= 1 && warmRuns.length <= 6, `warm runs ${warmRuns.join(", ")}`);
+    for (const n of warmRuns) assert.equal(jobsOfRun(n).length, 0, `${n} was served warm: no Job`);
+    for (const [i, s] of finished.entries()) {
+      if (!warmRuns.includes(names[i]!)) {
+        assert.equal(s?.startup?.mode, "cold", `${names[i]} went cold`);
+        assert.ok(!s?.attemptHistory?.[0]?.pod?.startsWith("cpu-"), `${names[i]} went cold: not on a pool pod`);
+      }
+      // Finished, but not necessarily Succeeded: ten trainers at once on 2 shared cores can run out
+      // of budget and grace before they are done (the trainer's own cut-off, class Error, or the
+      // pod's deadline, DeadlineExceeded). A claim or hand-over gone wrong would show as another
+      // class (JobDeleted, NodeLost): that is asserted.
+      if (s?.phase === "Failed") assert.ok(["Error", "DeadlineExceeded"].includes(s.attemptHistory?.[0]?.failureClass ?? ""), `${names[i]}: ${s.message}`);
+    }
+    const failed = finished.map((s, i) => ({ name: names[i]!, s })).filter(({ s }) => s?.phase === "Failed");
+    timings.push(`10 runs at once, 3 warm: ${warmRuns.length} served warm, ${10 - warmRuns.length} cold; failed: ${failed.map(({ name, s }) => `${name} (${s?.startup?.mode}): ${s?.attemptHistory?.[0]?.message?.replace(/\s+/g, " ").slice(0, 160)}`).join("; ") || "none"}`);
+    const fallbacks = await promQuery(promUrl, 'sum(autoclint_pool_cold_fallbacks_total{pool="cpu"})');
+    assert.ok(Number(fallbacks[0]?.value[1] ?? 0) >= 1, `Prometheus counts the cold fallbacks: ${JSON.stringify(fallbacks)}`);
+
+    const idleSince = Date.now();
+    await eventually("the idle pool to have no pods", () => (poolPods("cpu").filter((p) => !p.metadata.labels?.["autoclint.io/run-uid"]).length === 0 ? true : undefined), (IDLE + 120) * 1000, describePool("cpu"));
+    const pool = json<{ status: { desired: number; ready: number } }>(["-n", NS, "get", "acp", "cpu"]);
+    assert.deepEqual([pool.status.desired, pool.status.ready], [0, 0]);
+    timings.push(`pool scaled to zero ${((Date.now() - idleSince) / 1000).toFixed(0)} s after the burst finished (idleSeconds ${IDLE})`);
+    const ready = await eventually("Prometheus to see the empty pool", async () => {
+      const result = await promQuery(promUrl, 'autoclint_pool_pods{pool="cpu",state="ready"}');
+      return result.length === 1 && result[0]!.value[1] === "0" ? result : undefined;
+    }, 30_000);
+    assert.ok(ready);
   });
 });

@@ -7,7 +7,7 @@ import {
   BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, Watch, setHeaderOptions,
   type CoreV1Event, type V1Job, type V1Pod,
 } from "@kubernetes/client-node";
-import { GROUP, VERSION, type AutoClintBenchmark, type AutoClintRun } from "@autoclint/api";
+import { GROUP, VERSION, type AutoClintBenchmark, type AutoClintPool, type AutoClintRun } from "@autoclint/api";
 import { KubeApiError } from "../errors";
 import type { KubeObject, ListWatchSource, ObjectList, WatchEventType } from "./informer";
 
@@ -17,6 +17,7 @@ export interface CustomResource {
 }
 export const RUN_RESOURCE: CustomResource = { kind: "AutoClintRun", plural: "autoclintruns" };
 export const BENCHMARK_RESOURCE: CustomResource = { kind: "AutoClintBenchmark", plural: "autoclintbenchmarks" };
+export const POOL_RESOURCE: CustomResource = { kind: "AutoClintPool", plural: "autoclintpools" };
 
 export interface Kube {
   config: KubeConfig;
@@ -73,7 +74,7 @@ export async function orUndefinedIfNotFound<T>(promise: Promise<T>): Promise<T |
   }
 }
 
-type CustomObject = AutoClintRun | AutoClintBenchmark;
+type CustomObject = AutoClintRun | AutoClintBenchmark | AutoClintPool;
 
 export class KubeResources {
   constructor(
@@ -153,6 +154,33 @@ export class KubeResources {
     await orUndefinedIfNotFound(
       this.write(`delete job ${namespace}/${name}`, () => this.kube.batch.deleteNamespacedJob({ namespace, name, propagationPolicy: "Background" })),
     );
+  }
+
+  createPod(pod: V1Pod): Promise<V1Pod> {
+    const namespace = pod.metadata?.namespace ?? "";
+    return this.write(`create pod in ${namespace}`, () => this.kube.core.createNamespacedPod({ namespace, body: pod, fieldManager: this.fieldManager }));
+  }
+
+  /** JSON merge patch; a metadata.resourceVersion in it makes a stale patch fail with 409. */
+  patchPod(namespace: string, name: string, patch: Record<string, unknown>): Promise<V1Pod> {
+    return this.write(`patch pod ${namespace}/${name}`, () =>
+      this.kube.core.patchNamespacedPod({ namespace, name, body: patch, fieldManager: this.fieldManager }, setHeaderOptions("Content-Type", PatchStrategy.MergePatch)),
+    );
+  }
+
+  /**
+   * Deletes a pod; with a resourceVersion, only if it still has it (409 otherwise, e.g. a run
+   * claimed it meanwhile). Gone already, or changed, is no error: the caller looks again.
+   */
+  async deletePod(namespace: string, name: string, resourceVersion?: string): Promise<void> {
+    try {
+      await this.write(`delete pod ${namespace}/${name}`, () =>
+        this.kube.core.deleteNamespacedPod({ namespace, name, body: resourceVersion ? { preconditions: { resourceVersion } } : {} }),
+      );
+    } catch (error) {
+      if (error instanceof KubeApiError && (error.notFound || error.conflict)) return;
+      throw error;
+    }
   }
 
   createEvent(event: CoreV1Event): Promise<CoreV1Event> {

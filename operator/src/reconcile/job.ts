@@ -2,8 +2,8 @@
  * The trainer Job of one attempt, rendered from the run as plain data. One Job per attempt, with a
  * deterministic name; the operator owns retries, so the Job itself never retries (backoffLimit 0).
  */
-import type { V1Job, V1PodSpec, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
-import { API_VERSION, DEFAULT_GPU_RESOURCE_NAME, type AutoClintRun, type AutoClintRunManifest } from "@autoclint/api";
+import type { V1Job, V1PodSecurityContext, V1PodSpec, V1SecurityContext, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
+import { API_VERSION, DEFAULT_GPU_RESOURCE_NAME, type AutoClintRun, type AutoClintRunManifest, type Resources } from "@autoclint/api";
 import {
   ANNOTATION_MANIFEST, ANNOTATION_RUN, LABEL_ATTEMPT, LABEL_MANAGED_BY, LABEL_NAME, LABEL_RUN_UID, MANAGED_BY, childName,
 } from "./labels";
@@ -42,12 +42,13 @@ export function trainerJobName(runName: string, attempt: number): string {
 
 /**
  * What the trainer reads: the same manifest a local `autoclint run` takes. A PVC source becomes a
- * plain path under the claim's mount point, so the trainer needs no cluster knowledge.
+ * plain path under the claim's mount point (`dataRoot`: /data in a cold pod, /data/<claim> in a
+ * warm pool pod), so the trainer needs no cluster knowledge.
  */
-export function trainerManifest(run: AutoClintRun): AutoClintRunManifest {
+export function trainerManifest(run: AutoClintRun, dataRoot = DATA_DIR): AutoClintRunManifest {
   const source = run.spec.dataset.source;
   const dataset = source.pvc
-    ? { ...run.spec.dataset, source: { path: `${DATA_DIR}/${(source.path ?? "").replace(/^\/+/, "")}` } }
+    ? { ...run.spec.dataset, source: { path: `${dataRoot}/${(source.path ?? "").replace(/^\/+/, "")}` } }
     : run.spec.dataset;
   return {
     apiVersion: API_VERSION,
@@ -57,8 +58,43 @@ export function trainerManifest(run: AutoClintRun): AutoClintRunManifest {
   };
 }
 
-function resourceRequirements(run: AutoClintRun, defaults = DEFAULT_TRAINER_REQUESTS): { limits: Record<string, string>; requests: Record<string, string> } {
-  const resources = run.spec.resources ?? {};
+/**
+ * What a trainer is told about its run beyond the manifest: the one hand-over point of run
+ * identity (and, with per-run NATS credentials, of those), for a cold pod's env and a warm pod's
+ * assignment alike.
+ */
+export function trainerRunEnvironment(run: AutoClintRun, attempt: number, options: Pick<TrainerJobOptions, "natsUrl">): Record<string, string> {
+  return {
+    AUTOCLINT_NATS_URL: options.natsUrl,
+    AUTOCLINT_RUN_NAMESPACE: run.metadata.namespace ?? "",
+    AUTOCLINT_RUN_NAME: run.metadata.name,
+    AUTOCLINT_RUN_UID: run.metadata.uid ?? "",
+    AUTOCLINT_ATTEMPT: String(attempt),
+  };
+}
+
+/** Where a trainer writes (the root filesystem is read-only): results, predictions, URL downloads. */
+export const TRAINER_SCRATCH_ENV = [
+  { name: "HOME", value: "/tmp" },
+  { name: "AUTOCLINT_OUT_DIR", value: "/tmp/run" },
+  { name: "AUTOCLINT_CACHE", value: "/tmp/cache" },
+];
+
+/** The restricted Pod Security profile, for cold trainer pods and warm pool pods alike. */
+export function trainerPodSecurityContext(runAsUser: number): V1PodSecurityContext {
+  return { runAsNonRoot: true, runAsUser, runAsGroup: runAsUser, fsGroup: runAsUser, seccompProfile: { type: "RuntimeDefault" } };
+}
+
+export const TRAINER_CONTAINER_SECURITY_CONTEXT: V1SecurityContext = {
+  runAsNonRoot: true,
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  privileged: false,
+  capabilities: { drop: ["ALL"] },
+  seccompProfile: { type: "RuntimeDefault" },
+};
+
+export function resourceRequirements(resources: Resources = {}, defaults = DEFAULT_TRAINER_REQUESTS): { limits: Record<string, string>; requests: Record<string, string> } {
   const limits: Record<string, string> = {};
   const requests: Record<string, string> = { cpu: defaults.cpu, memory: defaults.memory };
   if (resources.cpu !== undefined) limits.cpu = requests.cpu = String(resources.cpu);
@@ -69,21 +105,34 @@ function resourceRequirements(run: AutoClintRun, defaults = DEFAULT_TRAINER_REQU
   return { limits, requests };
 }
 
+/**
+ * The root filesystem is read-only: scratch space and the torch worker's shared tensors live here,
+ * /tmp size-limited so that one trainer cannot fill the node's disk (the kubelet evicts it).
+ */
+export function scratchVolumes(resources: Resources = {}, tmpSizeLimit = DEFAULT_TMP_SIZE_LIMIT): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+  return {
+    volumes: [
+      { name: "tmp", emptyDir: { sizeLimit: tmpSizeLimit } },
+      { name: "dshm", emptyDir: { medium: "Memory", sizeLimit: String(resources.shmSize ?? DEFAULT_SHM_SIZE) } },
+    ],
+    mounts: [
+      { name: "tmp", mountPath: "/tmp" },
+      { name: "dshm", mountPath: "/dev/shm" },
+    ],
+  };
+}
+
 function volumes(run: AutoClintRun, tmpSizeLimit = DEFAULT_TMP_SIZE_LIMIT): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
-  const shmSize = String(run.spec.resources?.shmSize ?? DEFAULT_SHM_SIZE);
+  const scratch = scratchVolumes(run.spec.resources, tmpSizeLimit);
   const list: V1Volume[] = [
-    // The root filesystem is read-only: scratch space and the torch worker's shared tensors live
-    // here, size-limited so that one trainer cannot fill the node's disk (the kubelet evicts it).
-    { name: "tmp", emptyDir: { sizeLimit: tmpSizeLimit } },
-    { name: "dshm", emptyDir: { medium: "Memory", sizeLimit: shmSize } },
+    ...scratch.volumes,
     {
       name: "run-manifest",
       downwardAPI: { items: [{ path: MANIFEST_FILE, fieldRef: { fieldPath: `metadata.annotations['${ANNOTATION_MANIFEST}']` } }] },
     },
   ];
   const mounts: V1VolumeMount[] = [
-    { name: "tmp", mountPath: "/tmp" },
-    { name: "dshm", mountPath: "/dev/shm" },
+    ...scratch.mounts,
     { name: "run-manifest", mountPath: MANIFEST_DIR, readOnly: true },
   ];
   const pvc = run.spec.dataset.source.pvc;
@@ -103,42 +152,19 @@ function podSpec(run: AutoClintRun, attempt: number, options: TrainerJobOptions)
     enableServiceLinks: false,
     // Counts from the pod's start on a node, so waiting for a GPU does not eat the budget.
     activeDeadlineSeconds: run.spec.timeBudgetSeconds + options.graceSeconds,
-    securityContext: {
-      runAsNonRoot: true,
-      runAsUser: options.runAsUser,
-      runAsGroup: options.runAsUser,
-      fsGroup: options.runAsUser,
-      seccompProfile: { type: "RuntimeDefault" },
-    },
+    securityContext: trainerPodSecurityContext(options.runAsUser),
     containers: [
       {
         name: TRAINER_CONTAINER,
         image: run.spec.image ?? options.image,
         imagePullPolicy: options.imagePullPolicy,
         args: ["run", `${MANIFEST_DIR}/${MANIFEST_FILE}`],
-        env: [
-          { name: "AUTOCLINT_NATS_URL", value: options.natsUrl },
-          { name: "AUTOCLINT_RUN_NAMESPACE", value: run.metadata.namespace ?? "" },
-          { name: "AUTOCLINT_RUN_NAME", value: run.metadata.name },
-          { name: "AUTOCLINT_RUN_UID", value: run.metadata.uid ?? "" },
-          { name: "AUTOCLINT_ATTEMPT", value: String(attempt) },
-          { name: "HOME", value: "/tmp" },
-          // Results, predictions and URL downloads go to the writable /tmp emptyDir.
-          { name: "AUTOCLINT_OUT_DIR", value: "/tmp/run" },
-          { name: "AUTOCLINT_CACHE", value: "/tmp/cache" },
-        ],
-        resources: resourceRequirements(run, options.defaultRequests),
+        env: [...Object.entries(trainerRunEnvironment(run, attempt, options)).map(([name, value]) => ({ name, value })), ...TRAINER_SCRATCH_ENV],
+        resources: resourceRequirements(run.spec.resources, options.defaultRequests),
         volumeMounts: mounts,
         // The trainer writes its own error there; the operator shows it when an attempt fails.
         terminationMessagePolicy: "FallbackToLogsOnError",
-        securityContext: {
-          runAsNonRoot: true,
-          allowPrivilegeEscalation: false,
-          readOnlyRootFilesystem: true,
-          privileged: false,
-          capabilities: { drop: ["ALL"] },
-          seccompProfile: { type: "RuntimeDefault" },
-        },
+        securityContext: TRAINER_CONTAINER_SECURITY_CONTEXT,
       },
     ],
     volumes: podVolumes,

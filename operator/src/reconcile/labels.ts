@@ -7,10 +7,15 @@ export const LABEL_NAME = "app.kubernetes.io/name";
 export const LABEL_RUN_UID = "autoclint.io/run-uid";
 export const LABEL_ATTEMPT = "autoclint.io/attempt";
 export const LABEL_BENCHMARK_UID = "autoclint.io/benchmark-uid";
+/** A warm pool pod: its pool's name and uid (kept after a claim: the pool counts the pods it served). */
+export const LABEL_POOL = "autoclint.io/pool";
+export const LABEL_POOL_UID = "autoclint.io/pool-uid";
 /** Annotations, not labels: names may be longer than a label value allows. */
 export const ANNOTATION_RUN = "autoclint.io/run";
 export const ANNOTATION_BENCHMARK = "autoclint.io/benchmark";
 export const ANNOTATION_MANIFEST = "autoclint.io/run-manifest";
+/** When a run claimed a warm pod (RFC 3339 with milliseconds): the run's clock starts about then. */
+export const ANNOTATION_CLAIMED_AT = "autoclint.io/claimed-at";
 
 /**
  * The run finalizer: a deleted run's NATS events are purged (by its uid's subjects) before the API

@@ -228,3 +228,25 @@ export function observeAttempt(job: V1Job, pods: V1Pod[], now: number): AttemptO
   if (failure) observation.failure = failure;
   return observation;
 }
+
+/**
+ * A claimed warm pod stands in for its attempt's Job: observed like one, from the pod alone. Its
+ * clock starts at the claim (the pod stood warm before; that was the pool's time, not the run's),
+ * so it waited for no GPU; a pod deleted before it finished failed.
+ */
+export function observeClaimedPod(pod: V1Pod, claimedAt: number | undefined, now: number): AttemptObservation {
+  const standIn: V1Job = { metadata: { name: pod.metadata?.name ?? "", labels: pod.metadata?.labels ?? {} } };
+  if (claimedAt !== undefined) standIn.metadata!.creationTimestamp = new Date(claimedAt);
+  const observation = observeAttempt(standIn, [pod], now);
+  const finished = observation.phase === "Succeeded" || observation.phase === "Failed";
+  observation.jobActive = !finished && !pod.metadata?.deletionTimestamp;
+  if (!finished && pod.metadata?.deletionTimestamp) {
+    observation.phase = "Failed";
+    observation.failure = disruption(pod) ?? { failureClass: "JobDeleted", message: `the claimed warm pod ${pod.metadata.name ?? ""} was deleted while it served the run` };
+  }
+  // Only ready pods are claimed: it was placed (and had its GPU) before the run existed for it.
+  observation.gpuWaitSeconds = 0;
+  const stoppedAt = toMillis(trainerState(pod)?.terminated?.finishedAt) ?? now;
+  observation.computeSeconds = seconds(claimedAt, claimedAt === undefined ? undefined : stoppedAt);
+  return observation;
+}

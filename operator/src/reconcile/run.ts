@@ -8,9 +8,12 @@ import type { AutoClintRun, AutoClintRunStatus, RunPhase } from "@autoclint/api"
 import type { Reconciler, ReconcileContext, ReconcileRequest, ReconcileResult } from "../controller/controller";
 import { KubeApiError } from "../errors";
 import { renderTrainerJob, type TrainerJobOptions } from "./job";
-import { FINALIZER_PURGE_EVENTS, LABEL_ATTEMPT, LABEL_RUN_UID } from "./labels";
-import { attemptOfJob, observeAttempt, type AttemptObservation } from "./observe";
-import { isTerminal, planRun, RECONCILER_STATUS_FIELDS, type KubeEventSpec, type NameTaken, type RunPlan } from "./plan";
+import type { WarmPodClaimer } from "./claim";
+import { ANNOTATION_CLAIMED_AT, FINALIZER_PURGE_EVENTS, LABEL_ATTEMPT, LABEL_RUN_UID } from "./labels";
+import { attemptOfJob, observeAttempt, observeClaimedPod, toMillis, type AttemptObservation } from "./observe";
+import { isClaimed, isPoolPod } from "./pool";
+import { startupStory } from "./startup";
+import { isTerminal, planRun, RECONCILER_STATUS_FIELDS, type KubeEventSpec, type NameTaken } from "./plan";
 import { patchOwnedStatus, type StatusPatcher } from "./status";
 import { validateRunSpec } from "./validate";
 
@@ -25,6 +28,8 @@ export interface RunApi extends StatusPatcher<AutoClintRun> {
   getJob(namespace: string, name: string): Promise<V1Job | undefined>;
   /** Deletes a Job and, in the background, its pods; a Job already gone is no error. */
   deleteJob(namespace: string, name: string): Promise<void>;
+  /** Deletes a pod (a claimed warm pod: the attempt's stand-in for a Job); one already gone is no error. */
+  deletePod(namespace: string, name: string): Promise<void>;
   createEvent(event: CoreV1Event): Promise<unknown>;
   /** Sets the run's finalizers (merge patch, guarded by uid and resourceVersion). */
   setFinalizers(run: AutoClintRun, finalizers: string[]): Promise<unknown>;
@@ -47,17 +52,22 @@ export interface RunReconcilerOptions {
   activeRequeueMs: number;
   /** Who records Events (the operator pod's name). */
   instance: string;
+  /** Gives a new attempt a warm pool pod when one serves it; without it every attempt is a cold Job. */
+  claimer?: Pick<WarmPodClaimer, "claim">;
   now?: () => number;
 }
 
+/** Attempts from the run's Jobs and their pods, and from the warm pods it claimed (no Job). */
 export function observeAttempts(jobs: V1Job[], pods: V1Pod[], now: number): AttemptObservation[] {
-  return jobs
+  const jobPods = pods.filter((p) => !isPoolPod(p));
+  const fromJobs = jobs
     .filter((job) => attemptOfJob(job) >= 0)
-    .sort((a, b) => attemptOfJob(a) - attemptOfJob(b))
     .map((job) => {
       const attempt = String(attemptOfJob(job));
-      return observeAttempt(job, pods.filter((p) => p.metadata?.labels?.[LABEL_ATTEMPT] === attempt), now);
+      return observeAttempt(job, jobPods.filter((p) => p.metadata?.labels?.[LABEL_ATTEMPT] === attempt), now);
     });
+  const claimed = pods.filter((p) => isPoolPod(p) && isClaimed(p)).map((p) => observeClaimedPod(p, toMillis(p.metadata?.annotations?.[ANNOTATION_CLAIMED_AT]), now));
+  return [...fromJobs, ...claimed].sort((a, b) => a.attempt - b.attempt);
 }
 
 export function kubeEvent(run: AutoClintRun, spec: KubeEventSpec, now: number, instance: string): CoreV1Event {
@@ -103,22 +113,28 @@ export class RunReconciler implements Reconciler {
     }
     await this.ensureFinalizer(run);
     const uid = run.metadata.uid ?? "";
-    const jobs = await this.confirmMissingJobs(run, api.jobsOf(namespace, uid));
     const livePods = api.podsOf(namespace, uid);
     const live = new Set(livePods.map((p) => p.metadata?.uid));
     const pods = [...livePods, ...(api.deletedPods?.(uid) ?? []).filter((p) => !live.has(p.metadata?.uid))];
+    const claimedPods = new Set(pods.filter(isPoolPod).map((p) => p.metadata?.name ?? ""));
+    const jobs = await this.confirmMissingJobs(run, api.jobsOf(namespace, uid), claimedPods);
     const now = this.now();
     const specProblems = isTerminal(run.status?.phase) ? [] : validateRunSpec(run.spec);
     let attempts = observeAttempts(jobs, pods, now);
+    let claimedNow: V1Pod | undefined;
     let plan = planRun({ run, attempts, specProblems, now });
     const events = [...plan.events];
     if (plan.createAttempt !== undefined) {
-      const created = await this.createAttemptJob(run, plan.createAttempt, log);
+      const warm = await this.options.claimer?.claim(run, plan.createAttempt, log);
+      claimedNow = warm;
+      if (warm) claimedPods.add(warm.metadata?.name ?? "");
+      const created = warm ? { claimed: observeClaimedPod(warm, now, now) } : await this.createAttemptJob(run, plan.createAttempt, log);
       if ("refused" in created) {
         // The API server refused the Job rendered from this spec: retrying cannot help, the spec must change.
         plan = planRun({ run, attempts, specProblems: [`the API server refused the trainer Job: ${created.refused}`], now });
       } else {
-        if ("job" in created) attempts = [...attempts.filter((a) => a.attempt !== plan.createAttempt), observeAttempt(created.job, [], now)];
+        const started = "job" in created ? observeAttempt(created.job, [], now) : "claimed" in created ? created.claimed : undefined;
+        if (started) attempts = [...attempts.filter((a) => a.attempt !== plan.createAttempt), started];
         // Plan again with the Job that now exists (or the name that is taken), from the phase the first plan moved to.
         const afterCreate: AutoClintRun = { ...run, status: { ...run.status, ...plan.status } };
         const nameTaken = "taken" in created ? created.taken : undefined;
@@ -126,9 +142,11 @@ export class RunReconciler implements Reconciler {
       }
       events.push(...plan.events);
     }
-    await this.writeStatus(run, plan);
+    const latest = attempts.filter((a) => a.pod === plan.status.trainerPod).at(-1);
+    const story = startupStory(run, pods.find((p) => p.metadata?.name === plan.status.trainerPod) ?? claimedNow, latest?.createdAt);
+    await this.writeStatus(run, { ...ownedFields(plan.status), startup: story ?? run.status?.startup });
     // After the status says why: a deleted Job's pod takes the reason with it.
-    for (const job of plan.deleteJobs) await this.deleteJob(namespace, job, log);
+    for (const job of plan.deleteJobs) await this.deleteJob(namespace, job, claimedPods.has(job), log);
     for (const event of events) {
       await api.createEvent(kubeEvent(run, event, now, this.options.instance)).catch((error: unknown) => log.warn("recording an event failed", { error, reason: event.reason }));
     }
@@ -136,6 +154,9 @@ export class RunReconciler implements Reconciler {
     if (events.length > 0) log.info("run phase", { phase, message: plan.status.message, attempts: plan.status.attempts });
     metrics.setRunPhase(namespace, name, phase);
     metrics.setRunGpuWait(namespace, name, plan.status.gpuWaitSeconds ?? 0);
+    // A finished run's last events may still be on their way: look once more for the ALC on the apply clock.
+    const finalEventsDue = isTerminal(phase) && run.status?.finalAlc === undefined && now - (Date.parse(plan.status.completionTime ?? "") || now) < 60_000;
+    if (finalEventsDue && story) return { requeueAfterMs: 2000 };
     return isTerminal(phase) ? undefined : { requeueAfterMs: this.options.activeRequeueMs };
   }
 
@@ -159,9 +180,9 @@ export class RunReconciler implements Reconciler {
    * The cache may not have a Job this operator created a moment ago: before an attempt the status
    * remembers as unfinished is judged deleted, its Job is looked up on the API server.
    */
-  private async confirmMissingJobs(run: AutoClintRun, cached: V1Job[]): Promise<V1Job[]> {
+  private async confirmMissingJobs(run: AutoClintRun, cached: V1Job[], claimedPods: Set<string>): Promise<V1Job[]> {
     if (isTerminal(run.status?.phase)) return cached;
-    const names = new Set(cached.map((job) => job.metadata?.name));
+    const names = new Set([...cached.map((job) => job.metadata?.name), ...claimedPods]);
     const missing = (run.status?.attemptHistory ?? []).filter((a) => !isTerminal(a.phase) && !names.has(a.job));
     const found = await Promise.all(missing.map((a) => this.options.api.getJob(run.metadata.namespace ?? "", a.job)));
     return [...cached, ...found.filter((job): job is V1Job => job !== undefined && job.metadata?.labels?.[LABEL_RUN_UID] === run.metadata.uid)];
@@ -189,13 +210,18 @@ export class RunReconciler implements Reconciler {
     return { taken: { job: jobName, owner: by } };
   }
 
-  private async deleteJob(namespace: string, job: string, log: ReconcileContext["log"]): Promise<void> {
+  private async deleteJob(namespace: string, job: string, claimedPod: boolean, log: ReconcileContext["log"]): Promise<void> {
+    if (claimedPod) {
+      await this.options.api.deletePod(namespace, job);
+      log.info("deleted claimed warm pod", { pod: job });
+      return;
+    }
     await this.options.api.deleteJob(namespace, job);
     log.info("deleted trainer job", { job });
   }
 
-  private async writeStatus(run: AutoClintRun, plan: RunPlan): Promise<void> {
-    const written = await patchOwnedStatus(this.options.api, run, ownedFields(plan.status));
+  private async writeStatus(run: AutoClintRun, fields: Record<string, unknown>): Promise<void> {
+    const written = await patchOwnedStatus(this.options.api, run, fields);
     if (written !== run) this.options.metrics.countStatusWrite("reconciler");
   }
 }
