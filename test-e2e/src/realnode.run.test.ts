@@ -188,7 +188,8 @@ void describe("the chart and a run on the real node", { skip, concurrency: false
       leaderElection: { leaseName: `autoclint-operator-${suffix}` },
       activeRequeueSeconds: 5,
       // The run tolerates the real node's taint: the admission policy must allow that key.
-      admission: { allowedTolerationKeys: ["nvidia.com/gpu", TAINT] },
+      // The image-pull test names an image that does not exist; the policy must let it through to the kubelet.
+      admission: { allowedTolerationKeys: ["nvidia.com/gpu", TAINT], allowedImagePrefixes: ["localhost/autoclint/does-not-exist:"] },
       ...onRealNode,
       nats: {
         image: { repository: natsRepo, tag: natsTag, pullPolicy: "Never" },
