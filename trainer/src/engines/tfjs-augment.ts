@@ -12,18 +12,6 @@
  */
 import type { Operation, Policy, SubPolicy } from "@autoclint/api";
 
-/** mulberry32: a small seeded generator; the engine's sampler and augmentation draw from it. */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 // ---- levels to magnitudes (augment.py MAGNITUDES) ---------------------------------------------
 
 const float = (level: number, max: number) => (level * max) / 10;

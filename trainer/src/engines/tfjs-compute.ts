@@ -32,7 +32,8 @@ import {
   type TrainRequest,
 } from "./engine";
 import { readSafetensors, writeSafetensors, type NamedTensor } from "./safetensors";
-import { applyPolicy, applySubPolicy, seededRandom } from "./tfjs-augment";
+import { seededRandom } from "../util/random";
+import { applyPolicy, applySubPolicy } from "./tfjs-augment";
 import { loadTfjsNode, type Tf } from "./tfjs-node";
 
 export interface TfjsComputeOptions {
