@@ -26,6 +26,8 @@ export interface TestNatsServer {
   url: string;
   port: number;
   storeDir: string;
+  /** The server process's id while it runs (for benchmarks that account its CPU). */
+  readonly pid: number | undefined;
   /** Stops the process (SIGTERM); the store directory stays so that a restart keeps the streams. */
   stop(): Promise<void>;
   /** Stops it if it runs, then starts it again on the same port and store. */
@@ -79,6 +81,9 @@ export async function startNatsServer(port?: number, options: NatsServerOptions 
     url: `nats://127.0.0.1:${chosen}`,
     port: chosen,
     storeDir,
+    get pid() {
+      return child?.pid;
+    },
     stop,
     async restart() {
       await stop();

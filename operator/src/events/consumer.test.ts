@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { alc, eventMessageId, eventSubject, type AutoClintRun, type TrainerEvent } from "@autoclint/api";
-import { EventConsumer } from "./consumer";
+import { DEFAULT_MAX_ACK_PENDING, EventConsumer } from "./consumer";
 import { KubeApiError } from "../errors";
 import { silentLogger } from "../log";
 import { OperatorMetrics } from "../metrics";
@@ -277,4 +277,74 @@ void test("a deleted durable consumer or stream is re-created and consumption re
   await until(() => store.run.status?.events?.count === 3, "an event after the stream was re-created");
   assert.equal(store.run.status?.nauc, 0.7);
   assert.equal(consumer.notConsumingReason, undefined);
+});
+
+void test("runs fold in parallel: a run whose first read fails and then hangs holds up no other run, and its own events still fold in stream order", async (t) => {
+  const server = await startNatsServer();
+  const runOf = (name: string, uid: string): AutoClintRun => ({ ...structuredClone(run), metadata: { name, namespace: ns, uid, resourceVersion: "1" } });
+  const slow = new MemoryRuns(runOf("slow", "uid-slow"));
+  const fast = new MemoryRuns(runOf("fast", "uid-fast"));
+  let releaseSlow = () => undefined as void;
+  const slowReleased = new Promise<void>((resolve) => (releaseSlow = resolve));
+  let slowReads = 0;
+  const store: StatusPatcher<AutoClintRun> = {
+    async get(_namespace, name) {
+      if (name !== "slow") return fast.get();
+      // The first read fails (the API server is away), the second waits until released.
+      if (++slowReads === 1) throw new KubeApiError("get run", 503, "ServiceUnavailable", "the API server is busy");
+      await slowReleased;
+      return slow.get();
+    },
+    patchStatus: (namespace, name, uid, patch) => (name === "slow" ? slow : fast).patchStatus(namespace, name, uid, patch),
+  };
+  const metrics = new OperatorMetrics({ processMetrics: false });
+  const consumer = new EventConsumer({ natsUrl: server.url, durable: "parallel", runs: store, metrics, log: silentLogger, retryDelayMs: 50, coalesceMs: 50 });
+  await consumer.start();
+  const publisher = await connect({ servers: server.url });
+  t.after(async () => {
+    releaseSlow();
+    await publisher.close();
+    await consumer.stop();
+    await server.dispose();
+  });
+  const js = jetstream(publisher);
+  const publish = (event: TrainerEvent) => js.publish(eventSubject(event.run, event.type), JSON.stringify(event), { msgID: eventMessageId(event) });
+  // The slow run's phases, interleaved with the fast run's NAUC events: its last phase must win.
+  const phases = ["starting", "exploring", "training", "searching", "training", "finished"];
+  for (const [seq, phase] of phases.entries()) {
+    await publish({ version: 1, type: "phase", run: { namespace: ns, name: "slow", uid: "uid-slow", attempt: 0 }, seq, elapsedSeconds: seq, wallTime: new Date().toISOString(), phase });
+    await publish({ ...nauc(seq, 0.5 + seq / 20), run: { namespace: ns, name: "fast", uid: "uid-fast", attempt: 0 } });
+  }
+  await until(() => fast.run.status?.events?.count === phases.length, "the fast run's events in status while the slow run's read hangs");
+  assert.equal(slow.writes, 0, "the slow run has not been read yet");
+  assert.equal(slowReads, 2, "its failed first read was retried");
+  releaseSlow();
+  await until(() => slow.run.status?.events?.count === phases.length, "the slow run's events in status");
+  assert.equal(slow.run.status?.trainerPhase, "finished", "the slow run's events folded in stream order");
+  assert.equal(slow.run.status?.events?.seq, phases.length - 1);
+  const info = await (await jetstreamManager(publisher)).consumers.info("AUTOCLINT", "parallel");
+  assert.equal(info.num_ack_pending, 0, "every event acked once its write landed");
+  assert.equal(info.num_redelivered, 0, "none was redelivered: the failed read was retried, not naked");
+  const text = await metrics.render();
+  assert.match(text, /autoclint_events_consumed_total\{type="phase",outcome="applied"\} 6/);
+  assert.match(text, /autoclint_events_consumed_total\{type="nauc",outcome="applied"\} 6/);
+});
+
+void test("the durable consumer is created with the asked max ack pending, and an existing one is updated to it", async (t) => {
+  const server = await startNatsServer();
+  const connection = await connect({ servers: server.url });
+  const options = { natsUrl: server.url, durable: "pending", runs: new MemoryRuns(structuredClone(run)), metrics: new OperatorMetrics({ processMetrics: false }), log: silentLogger };
+  const first = new EventConsumer({ ...options, maxAckPending: 300 });
+  t.after(async () => {
+    await connection.close();
+    await server.dispose();
+  });
+  await first.start();
+  const manager = await jetstreamManager(connection);
+  assert.equal((await manager.consumers.info("AUTOCLINT", "pending")).config.max_ack_pending, 300);
+  await first.stop();
+  const second = new EventConsumer(options);
+  await second.start();
+  assert.equal((await manager.consumers.info("AUTOCLINT", "pending")).config.max_ack_pending, DEFAULT_MAX_ACK_PENDING);
+  await second.stop();
 });

@@ -2,13 +2,19 @@
  * The trainer-event consumer: a durable JetStream pull consumer with explicit acks on the AUTOCLINT
  * stream. Each event is folded into its run's state (deduplicated, see fold.ts) and the run's status
  * is written through the status subresource before the message is acked, so an event is never
- * acked unapplied; a failed write naks it for redelivery, and redelivery is harmless.
+ * acked unapplied; a failed write is retried with its messages still unacked, and a redelivery is
+ * harmless.
+ *
+ * Throughput: messages are pulled in batches and folded as they come, different runs in parallel
+ * (one run's events strictly in stream order, queued behind its first read of the run); each run's
+ * events within `coalesceMs` become one status write, and up to `maxAckPending` events may wait
+ * on their run's write at once (the JetStream consumer delivers no more until some are acked).
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import {
   AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, StorageType, type ConsumerMessages, type JetStreamManager, type JsMsg,
 } from "@nats-io/jetstream";
-import { Value } from "@sinclair/typebox/value";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
 import {
   STREAM_NAME, STREAM_SUBJECTS, SUBJECT_ROOT, TrainerEvent, parseEventSubject, runSubjects, type AutoClintRun,
 } from "@autoclint/api";
@@ -18,6 +24,12 @@ import { patchOwnedStatus, type StatusPatcher } from "../reconcile/status";
 import { foldEvent, foldFromStatus, statusOfFold, type RunFold } from "./fold";
 
 const DEFAULT_KEEP_TRIALS = 5;
+/** Delivered, unacked events at most. Acks wait on status writes: throughput is at most this per write cycle. */
+export const DEFAULT_MAX_ACK_PENDING = 20_000;
+/** Messages one pull asks for. */
+const PULL_BATCH = 512;
+/** The schema check of every event, compiled once (TypeBox's Value.Check interprets the schema per call). */
+const trainerEventCheck = TypeCompiler.Compile(TrainerEvent);
 export const DEFAULT_STREAM_MAX_AGE_MS = 7 * 86_400_000;
 export const DEFAULT_STREAM_MAX_BYTES = 1024 ** 3;
 
@@ -35,7 +47,9 @@ export interface EventConsumerOptions {
   streamMaxBytes?: number;
   /** How long an unacked message waits before redelivery. */
   ackWaitMs?: number;
-  /** Delay before a message whose status write failed is delivered again. */
+  /** Delivered events not yet acked, at most (default DEFAULT_MAX_ACK_PENDING); an existing durable consumer is updated to it. */
+  maxAckPending?: number;
+  /** Delay before a failed status write, or a failed first read of a run, is tried again. */
   retryDelayMs?: number;
   /** How often the stream and the durable consumer are checked, and re-created when gone (default 5 s). */
   checkIntervalMs?: number;
@@ -78,14 +92,22 @@ interface RunEntry {
   flushing?: Promise<void>;
 }
 
+function parseJson(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(data));
+  } catch {
+    return undefined;
+  }
+}
+
 export class EventConsumer {
   private connection: NatsConnection | undefined;
   private manager: JetStreamManager | undefined;
   private messages: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
   private readonly runs = new Map<string, RunEntry>();
-  /** Runs being read for their first event, so concurrent first events share one read. */
-  private readonly loading = new Map<string, Promise<RunEntry | EventOutcome>>();
+  /** Per run: the last of its events being handled, so the next one waits its turn (different runs do not wait on each other). */
+  private readonly runQueues = new Map<string, Promise<unknown>>();
   private stopped = false;
   /** The last check found the stream and the durable consumer, and messages are being pulled. */
   private healthy = false;
@@ -134,7 +156,7 @@ export class EventConsumer {
     await this.ensureStream(manager);
     await this.ensureConsumer(manager);
     const consumer = await jetstream(this.connection!).consumers.get(this.streamName, this.options.durable);
-    this.messages = await consumer.consume({ max_messages: 64 });
+    this.messages = await consumer.consume({ max_messages: PULL_BATCH });
     this.loop = this.consume(this.messages);
     this.healthy = true;
   }
@@ -180,8 +202,9 @@ export class EventConsumer {
     await this.supervisor;
     await this.messages?.close();
     await this.loop;
+    await Promise.all(this.runQueues.values());
     // Write what was folded and ack it now, rather than leave it to a redelivery.
-    await Promise.all([...this.runs.keys()].map((key) => this.flush(key)));
+    await Promise.all([...this.runs].map(([key, entry]) => this.flush(key, entry)));
     // A write that failed even now is left to a redelivery to the next leader.
     for (const entry of this.runs.values()) clearTimeout(entry.flushTimer);
     const connection = this.connection;
@@ -259,10 +282,14 @@ export class EventConsumer {
    * watermark assume it), so a consumer with unacked messages is re-created at its ack floor.
    */
   private async ensureConsumer(manager: JetStreamManager): Promise<void> {
+    const maxAckPending = this.options.maxAckPending ?? DEFAULT_MAX_ACK_PENDING;
     let startSeq: number | undefined;
     try {
       const info = await manager.consumers.info(this.streamName, this.options.durable);
-      if (info.num_ack_pending === 0 && info.num_redelivered === 0) return;
+      if (info.num_ack_pending === 0 && info.num_redelivered === 0) {
+        if (info.config.max_ack_pending !== maxAckPending) await manager.consumers.update(this.streamName, this.options.durable, { max_ack_pending: maxAckPending });
+        return;
+      }
       startSeq = info.ack_floor.stream_seq + 1;
       await manager.consumers.delete(this.streamName, this.options.durable);
       this.options.log.info("re-created the durable consumer at its ack floor, so unacked events come back in order", { startSeq, unacked: info.num_ack_pending });
@@ -275,19 +302,18 @@ export class EventConsumer {
       ...(startSeq === undefined ? { deliver_policy: DeliverPolicy.All } : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startSeq }),
       filter_subject: `${SUBJECT_ROOT}.>`,
       ack_wait: (this.options.ackWaitMs ?? 30_000) * 1_000_000,
-      max_ack_pending: 1000,
+      max_ack_pending: maxAckPending,
     });
   }
 
   private async consume(messages: ConsumerMessages): Promise<void> {
     try {
       for await (const message of messages) {
-        try {
-          await this.handle(message);
-        } catch (error) {
+        // Not awaited: the next message (maybe another run's) goes on while this one waits on its run.
+        this.handle(message).catch((error: unknown) => {
           this.options.log.warn("event not applied yet: redelivering", { subject: message.subject, error });
           message.nak(this.options.retryDelayMs ?? 2000);
-        }
+        });
         if (this.stopped) break;
       }
     } catch (error) {
@@ -298,19 +324,14 @@ export class EventConsumer {
   }
 
   /**
-   * Folds one message into its run and queues it for the run's next status write, which acks it;
-   * a message that changes nothing and waits on no write is acked now. Throws (and the caller naks)
-   * when the run cannot be read.
+   * Checks one message and folds it into its run, after the run's earlier messages; it is queued
+   * for the run's next status write, which acks it. A message that changes nothing and waits on no
+   * write is acked now. Throws (and the caller naks) only when stopped before the run could be read.
    */
   async handle(message: Pick<JsMsg, "data" | "subject" | "ack" | "nak" | "term">): Promise<EventOutcome> {
-    let event: TrainerEvent;
-    try {
-      event = JSON.parse(new TextDecoder().decode(message.data)) as TrainerEvent;
-    } catch {
-      event = undefined as unknown as TrainerEvent;
-    }
+    const event = parseJson(message.data);
     const subject = parseEventSubject(message.subject);
-    if (!subject || !event || !Value.Check(TrainerEvent, event)) {
+    if (!subject || !trainerEventCheck.Check(event)) {
       this.options.metrics.countEvent("unknown", "invalid");
       message.term("not a trainer event");
       return "invalid";
@@ -318,7 +339,24 @@ export class EventConsumer {
     // The subject is what the publisher's credential allows: the body must claim no more.
     const { run } = event;
     if (run.namespace !== subject.namespace || run.uid !== subject.uid || run.attempt !== subject.attempt || event.type !== subject.type) return this.dropForged(message, event, "subject");
-    const key = `${event.run.namespace}/${event.run.name}`;
+    const key = `${run.namespace}/${run.name}`;
+    return this.inRunOrder(key, () => this.fold(key, event, message));
+  }
+
+  /** Runs `work` after every earlier work of the same run has settled. */
+  private inRunOrder<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.runQueues.get(key);
+    const result = previous ? previous.then(work) : work();
+    const settled = result.then(() => undefined, () => undefined);
+    this.runQueues.set(key, settled);
+    void settled.then(() => {
+      if (this.runQueues.get(key) === settled) this.runQueues.delete(key);
+    });
+    return result;
+  }
+
+  private async fold(key: string, event: TrainerEvent, message: Pick<JsMsg, "ack" | "nak" | "subject">): Promise<EventOutcome> {
+    const { run } = event;
     const entry = await this.entryFor(key, event);
     if (typeof entry === "string") {
       // The named run does not have the subject's uid: a forgery when another live run has it.
@@ -353,26 +391,34 @@ export class EventConsumer {
     return "forged";
   }
 
-  /** The run's fold, read from its status the first time; or why the event has no run to go to. */
+  /**
+   * The run's fold, read from its status the first time; or why the event has no run to go to.
+   * Called in the run's turn (inRunOrder), so no two reads of one run overlap.
+   */
   private async entryFor(key: string, event: TrainerEvent): Promise<RunEntry | EventOutcome> {
     const known = this.runs.get(key);
     if (known && known.fold.uid === event.run.uid) return known;
-    let loading = this.loading.get(key);
-    if (!loading) {
-      loading = this.load(event).finally(() => this.loading.delete(key));
-      this.loading.set(key, loading);
-    }
-    const entry = await loading;
+    const entry = await this.load(event);
     if (typeof entry === "string") return entry;
-    if (entry.fold.uid !== event.run.uid) return "stale";
-    const current = this.runs.get(key);
-    if (current && current.fold.uid === entry.fold.uid) return current;
     this.runs.set(key, entry);
     return entry;
   }
 
+  /** Reads the run, again after a failure (its later events wait meanwhile: they must come after this one). */
+  private async readRun(namespace: string, name: string): Promise<AutoClintRun | undefined> {
+    for (;;) {
+      try {
+        return await this.options.runs.get(namespace, name);
+      } catch (error) {
+        if (this.stopped) throw error;
+        this.options.log.warn("reading a run for its events failed: retrying", { run: `${namespace}/${name}`, error });
+        await new Promise((resolve) => setTimeout(resolve, this.options.retryDelayMs ?? 2000));
+      }
+    }
+  }
+
   private async load(event: TrainerEvent): Promise<RunEntry | EventOutcome> {
-    const run = await this.options.runs.get(event.run.namespace, event.run.name);
+    const run = await this.readRun(event.run.namespace, event.run.name);
     if (!run) return "orphaned";
     if (run.metadata.uid !== event.run.uid) return "stale";
     const fold = foldFromStatus(event.run.uid, run.status, run.spec.timeBudgetSeconds);
@@ -388,13 +434,11 @@ export class EventConsumer {
 
   private scheduleFlush(key: string, entry: RunEntry): void {
     if (entry.flushTimer || entry.flushing) return;
-    entry.flushTimer = setTimeout(() => void this.flush(key), this.options.coalesceMs ?? 200);
+    entry.flushTimer = setTimeout(() => void this.flush(key, entry), this.options.coalesceMs ?? 200);
   }
 
-  /** One status write for everything the run's fold gained; then its messages are acked (or naked). */
-  private async flush(key: string): Promise<void> {
-    const entry = this.runs.get(key);
-    if (!entry) return;
+  /** One status write for everything the run's fold gained; then its messages are acked. */
+  private async flush(key: string, entry: RunEntry): Promise<void> {
     clearTimeout(entry.flushTimer);
     entry.flushTimer = undefined;
     if (entry.flushing) return entry.flushing;
@@ -420,13 +464,13 @@ export class EventConsumer {
         entry.pending.unshift(...batch);
         this.options.log.warn("status write failed: retrying", { run: key, events: entry.pending.length, error });
         clearTimeout(entry.flushTimer);
-        entry.flushTimer = setTimeout(() => void this.flush(key), this.options.retryDelayMs ?? 2000);
+        entry.flushTimer = setTimeout(() => void this.flush(key, entry), this.options.retryDelayMs ?? 2000);
         return;
       }
     }
     if (!written) {
       // The run is gone (or a new one has its name): its events have nowhere to go.
-      this.runs.delete(key);
+      if (this.runs.get(key) === entry) this.runs.delete(key);
       for (const { message, type } of batch) {
         message.ack();
         this.options.metrics.countEvent(type, "orphaned");

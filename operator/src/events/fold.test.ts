@@ -103,3 +103,20 @@ void test("a restart changes no number: the exact ALC accumulator and the kept t
   // What the old status lost: recomputing ALC from the capped curve moves it.
   assert.notEqual(alc(statusOfFold(fold).learningCurve!, 300), exact);
 });
+
+void test("out-of-order events: each seq is applied once, the watermark in status is the highest seq, and only the gaps are remembered", () => {
+  const { fold, outcomes } = foldAll([nauc(0, 0.5), nauc(3, 0.9), nauc(2, 0.8), nauc(3, 0.9), nauc(1, 0.7), nauc(2, 0.8), nauc(4, 0.95)]);
+  assert.deepEqual(outcomes, ["applied", "applied", "applied", "duplicate", "applied", "duplicate", "applied"]);
+  assert.equal(fold.floorSeq, 4, "every seq up to 4 arrived: the floor moved over them");
+  assert.equal(fold.seen.size, 0, "no gap is left to remember");
+  assert.equal(statusOfFold(fold).events?.seq, 4);
+  assert.equal(statusOfFold(fold).events?.count, 5);
+  const curve = [0.5, 0.7, 0.8, 0.9, 0.95].map((value, seq) => ({ t: 10 + seq * 10, nauc: value }));
+  assert.deepEqual(fold.curve, curve, "the curve in time order");
+  assert.equal(fold.alc, alc(curve, 300));
+  // A gap stays open until its seq arrives; the status watermark is already past it.
+  const gap = foldAll([nauc(0, 0.5), nauc(2, 0.8)]).fold;
+  assert.equal(gap.floorSeq, 0);
+  assert.deepEqual([...gap.seen], [2]);
+  assert.equal(statusOfFold(gap).events?.seq, 2);
+});

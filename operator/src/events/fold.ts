@@ -44,9 +44,15 @@ export function accumulateCurve(curve: readonly CurvePoint[], budget: number): A
 export interface RunFold {
   uid: string;
   attempt: number;
-  /** Seqs up to here were applied before this process saw the run (the persisted watermark). */
+  /**
+   * Every seq up to here is applied (or was, before this process saw the run: the persisted
+   * watermark). In-order events move it on, so `seen` stays small and copying it per event is cheap.
+   */
   floorSeq: number;
+  /** Applied seqs above floorSeq (events that came out of order). */
   seen: Set<number>;
+  /** The highest seq applied (what status persists as the watermark). */
+  maxSeq: number;
   count: number;
   curve: CurvePoint[];
   acc: AlcAccumulator;
@@ -77,6 +83,7 @@ export function foldFromStatus(uid: string, status: AutoClintRunStatus | undefin
     attempt: status?.events?.attempt ?? 0,
     floorSeq: status?.events?.seq ?? -1,
     seen: new Set(),
+    maxSeq: status?.events?.seq ?? -1,
     count: status?.events?.count ?? 0,
     curve: [...(status?.learningCurve ?? [])],
     // A status written before the accumulator existed: the curve it has is the best there is.
@@ -91,7 +98,7 @@ export function foldFromStatus(uid: string, status: AutoClintRunStatus | undefin
 }
 
 function newAttempt(fold: RunFold, attempt: number): RunFold {
-  return { uid: fold.uid, attempt, floorSeq: -1, seen: new Set(), count: 0, curve: [], acc: { area: 0 }, keptTrials: [] };
+  return { uid: fold.uid, attempt, floorSeq: -1, seen: new Set(), maxSeq: -1, count: 0, curve: [], acc: { area: 0 }, keptTrials: [] };
 }
 
 /** The best `keep` trials, best first; ties keep arrival order. */
@@ -106,8 +113,9 @@ function chosenPolicy(best: KeptTrial[]): SubPolicy[] {
 }
 
 function addTestPoint(fold: RunFold, point: CurvePoint, budget: number): void {
-  const inOrder = fold.curve.every((p) => p.t <= point.t);
-  fold.curve = [...fold.curve, point].sort((a, b) => a.t - b.t);
+  const last = fold.curve.at(-1);
+  const inOrder = last === undefined || last.t <= point.t;
+  fold.curve = inOrder ? [...fold.curve, point] : [...fold.curve, point].sort((a, b) => a.t - b.t);
   // In order (the usual case): one exact step. Out of order: the curve again, from what is held
   // (after a restart past LEARNING_CURVE_CAP points that is the capped curve: the one approximation).
   fold.acc = inOrder ? accumulate(fold.acc, point, budget) : accumulateCurve(fold.curve, budget);
@@ -146,13 +154,24 @@ function apply(fold: RunFold, event: TrainerEvent, context: FoldContext): void {
   }
 }
 
+/** Records seq as applied: the floor moves on over every seq now contiguous with it. */
+function markSeen(fold: RunFold, seq: number): void {
+  fold.maxSeq = Math.max(fold.maxSeq, seq);
+  if (seq !== fold.floorSeq + 1) {
+    fold.seen.add(seq);
+    return;
+  }
+  fold.floorSeq = seq;
+  while (fold.seen.delete(fold.floorSeq + 1)) fold.floorSeq++;
+}
+
 /** Applies one event. The returned fold is a new object when the outcome is "applied". */
 export function foldEvent(fold: RunFold, event: TrainerEvent, context: FoldContext): { fold: RunFold; outcome: FoldOutcome } {
   const { uid, attempt } = event.run;
   if (uid !== fold.uid || attempt < fold.attempt) return { fold, outcome: "stale" };
   let next: RunFold = attempt > fold.attempt ? newAttempt(fold, attempt) : { ...fold, seen: new Set(fold.seen) };
   if (event.seq <= next.floorSeq || next.seen.has(event.seq)) return { fold, outcome: "duplicate" };
-  next.seen.add(event.seq);
+  markSeen(next, event.seq);
   next.count++;
   apply(next, event, context);
   next = { ...next };
@@ -172,7 +191,7 @@ export function statusOfFold(fold: RunFold): Partial<AutoClintRunStatus> {
   const status: Partial<AutoClintRunStatus> = {
     learningCurve: capCurve(fold.curve),
     events: {
-      attempt: fold.attempt, seq: Math.max(fold.floorSeq, ...fold.seen), count: fold.count,
+      attempt: fold.attempt, seq: fold.maxSeq, count: fold.count,
       alcArea: fold.acc.area, ...(fold.acc.last ? { alcLast: fold.acc.last } : {}), keptTrials: fold.keptTrials,
     },
   };
