@@ -145,7 +145,9 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
       deleteJob: (ns, name) => resources.deleteJob(ns, name),
       deletePod: (ns, name) => resources.deletePod(ns, name),
       createEvent: (event) => resources.createEvent(event),
-      setFinalizers: (run, finalizers) => resources.setCustomFinalizers(RUN_RESOURCE, run, finalizers),
+      // Through the own-writes too: the status write after it must not be read back from a cache at this version.
+      setFinalizers: (run, finalizers) =>
+        ownRunWrites.write(run.metadata.namespace ?? "", run.metadata.name, () => resources.setCustomFinalizers(RUN_RESOURCE, run, finalizers) as Promise<AutoClintRun & KubeObject>),
       purgeEvents: (namespace, name, uid) => consumer.purgeRun(namespace, name, uid),
     },
     metrics,

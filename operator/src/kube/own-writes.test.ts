@@ -30,3 +30,17 @@ void test("a deleted object, or a new one under the same name, is not answered f
   await reads.write("ns", "r", async () => obj("11", "Running", "u1"));
   assert.equal(reads.get("ns", "r")?.metadata.uid, "u2");
 });
+
+void test("two writes in a row (finalizers, then status): the cache passing through the first one's version still serves the second", async () => {
+  let cache: Obj | undefined = obj("10", "");
+  const reads = new OwnWrites<Obj>(() => cache);
+  await reads.write("ns", "r", async () => obj("11", "")); // the finalizer patch
+  await reads.write("ns", "r", async () => obj("12", "Scheduling")); // the status patch
+  assert.equal(reads.get("ns", "r")?.metadata.resourceVersion, "12", "the cache still shows 10");
+  cache = obj("11", "");
+  assert.equal(reads.get("ns", "r")?.status?.phase, "Scheduling", "the cache shows the finalizer patch, not yet the status");
+  cache = obj("12", "Scheduling");
+  assert.equal(reads.get("ns", "r"), cache, "the cache caught up");
+  cache = obj("11", "");
+  assert.equal(reads.get("ns", "r")?.metadata.resourceVersion, "11", "once dropped, the kept object does not come back");
+});

@@ -13,6 +13,7 @@ import { ANNOTATION_CLAIMED_AT, FINALIZER_PURGE_EVENTS, LABEL_ATTEMPT, LABEL_RUN
 import { attemptOfJob, observeAttempt, observeClaimedPod, toMillis, type AttemptObservation } from "./observe";
 import { isClaimed, isPoolPod } from "./pool";
 import { startupStory } from "./startup";
+import { holdTickingCounters } from "./counters";
 import { isTerminal, planRun, RECONCILER_STATUS_FIELDS, type KubeEventSpec, type NameTaken } from "./plan";
 import { patchOwnedStatus, type StatusPatcher } from "./status";
 import { validateRunSpec } from "./validate";
@@ -144,7 +145,8 @@ export class RunReconciler implements Reconciler {
     }
     const latest = attempts.filter((a) => a.pod === plan.status.trainerPod).at(-1);
     const story = startupStory(run, pods.find((p) => p.metadata?.name === plan.status.trainerPod) ?? claimedNow, latest?.createdAt);
-    await this.writeStatus(run, { ...ownedFields(plan.status), startup: story ?? run.status?.startup });
+    const fields = { ...ownedFields(plan.status), startup: story ?? run.status?.startup };
+    await this.writeStatus(run, holdTickingCounters(run.status, fields, this.options.activeRequeueMs / 1000));
     // After the status says why: a deleted Job's pod takes the reason with it.
     for (const job of plan.deleteJobs) await this.deleteJob(namespace, job, claimedPods.has(job), log);
     for (const event of events) {

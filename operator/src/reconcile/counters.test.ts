@@ -1,0 +1,40 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { AutoClintRunStatus } from "@autoclint/api";
+import { holdTickingCounters } from "./counters";
+import { patchOwnedStatus } from "./status";
+
+const stored: AutoClintRunStatus = {
+  phase: "Running", message: "training", attempts: 1, gpuWaitSeconds: 4, computeSeconds: 100,
+  attemptHistory: [{ attempt: 0, job: "r-a0", phase: "Running", gpuWaitSeconds: 4, computeSeconds: 100 }],
+};
+const planned = (computeSeconds: number, changes: Record<string, unknown> = {}) => ({
+  phase: "Running", message: "training", attempts: 1, gpuWaitSeconds: 4, computeSeconds,
+  attemptHistory: [{ attempt: 0, job: "r-a0", phase: "Running", gpuWaitSeconds: 4, computeSeconds }], ...changes,
+});
+
+void test("a ticking counter alone is held at its stored value until it has moved a step", () => {
+  assert.deepEqual(holdTickingCounters(stored, planned(129), 30), { ...planned(100) }, "29 s on: held, nothing to write");
+  assert.deepEqual(holdTickingCounters(stored, planned(130), 30), planned(130), "a step on: written");
+  assert.deepEqual(holdTickingCounters(undefined, planned(101), 30), planned(101), "nothing stored yet");
+});
+
+void test("any other change writes the counters exact", () => {
+  assert.deepEqual(holdTickingCounters(stored, planned(101, { phase: "Succeeded" }), 30), planned(101, { phase: "Succeeded" }));
+  const failed = planned(101);
+  failed.attemptHistory[0]!.phase = "Failed";
+  assert.deepEqual(holdTickingCounters(stored, failed, 30), failed, "an attempt's phase");
+  const retried = planned(101);
+  retried.attemptHistory.push({ attempt: 1, job: "r-a1", phase: "Scheduling", gpuWaitSeconds: 0, computeSeconds: 0 });
+  assert.deepEqual(holdTickingCounters(stored, retried, 30), retried, "a new attempt");
+});
+
+void test("a held status is no write at all", async () => {
+  let writes = 0;
+  const run = { metadata: { name: "r", namespace: "ns", uid: "u" }, status: stored };
+  const store = { get: () => Promise.resolve(run), patchStatus: () => Promise.resolve((writes++, run)) };
+  await patchOwnedStatus(store, run, holdTickingCounters(stored, planned(110), 30));
+  assert.equal(writes, 0);
+  await patchOwnedStatus(store, run, holdTickingCounters(stored, planned(140), 30));
+  assert.equal(writes, 1);
+});
