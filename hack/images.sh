@@ -6,6 +6,9 @@
 #   base-torch  base-node + Debian's python3-torch / python3-numpy (CPU torch 1.13)
 #   operator    images/operator/Dockerfile, NODE_IMAGE and RUNTIME_IMAGE = base-node
 #   trainer     images/trainer/Dockerfile, NODE_IMAGE = base-node, CUDA_IMAGE = base-torch, no weights
+#   trainer-tfjs  the same file's tfjs target (the tfjs engine on the CPU, no torch), NODE_IMAGE =
+#               base-node; the tensorflow-cpu wheel comes from the host's cache (hack/tfjs.sh's).
+#               Not built by default: only what asks for it (the real-node tfjs test, or by name).
 #   pause       the pod sandbox: a static C pause (hack/real-node/pause.c), FROM scratch
 #   nats        nats-server at the chart's version, built by hack/control-plane/build.sh, FROM scratch
 #   coredns     the CoreDNS built by hack/control-plane/build.sh, FROM scratch
@@ -42,8 +45,8 @@ for arg in "$@"; do
     --no-import) import=0 ;;
     --print-tags) print_tags=1 ;;
     -h | --help) sed -n '2,26p' "${BASH_SOURCE[0]}"; exit 0 ;;
-    base-node | base-torch | operator | trainer | pause | nats | coredns) wanted+=("$arg") ;;
-    *) die "unknown argument '$arg' (images: base-node base-torch operator trainer pause nats coredns)" ;;
+    base-node | base-torch | operator | trainer | trainer-tfjs | pause | nats | coredns) wanted+=("$arg") ;;
+    *) die "unknown argument '$arg' (images: base-node base-torch operator trainer trainer-tfjs pause nats coredns)" ;;
   esac
 done
 ((${#wanted[@]})) || wanted=(pause coredns nats operator trainer)
@@ -78,6 +81,7 @@ ref[base-node]="$repo/base-node:$base_node_key"
 ref[base-torch]="$repo/base-torch:$base_torch_key"
 ref[operator]="$repo/operator:$(echo "$base_node_key $(hash_files images/operator "${src_paths[@]}")" | sha256sum | cut -c1-12)"
 ref[trainer]="$repo/trainer:$(echo "$base_torch_key $(hash_files images/trainer trainer/engines/torch "${src_paths[@]}")" | sha256sum | cut -c1-12)"
+ref[trainer-tfjs]="$repo/trainer-tfjs:$(echo "$base_node_key $(hash_files images/trainer hack/tfjs.sh hack/tfjs hack/tfjs-gpu "${src_paths[@]}")" | sha256sum | cut -c1-12)"
 ref[pause]="$repo/pause:$(hash_files hack/real-node/pause.c)"
 go_bin_dir="$("$root/hack/control-plane/build.sh" --print)"
 nats_bin="$go_bin_dir/nats-server"
@@ -88,7 +92,7 @@ ref[nats]="$repo/nats:$( { sha256sum "$nats_bin" 2>/dev/null || echo none; } | c
 ref[coredns]="$repo/coredns:$( { sha256sum "$coredns_bin" 2>/dev/null || echo none; } | cut -c1-12)"
 
 if ((print_tags)); then
-  for name in base-node base-torch operator trainer pause nats coredns; do echo "$name=${ref[$name]}"; done
+  for name in base-node base-torch operator trainer trainer-tfjs pause nats coredns; do echo "$name=${ref[$name]}"; done
   exit 0
 fi
 
@@ -101,21 +105,24 @@ exec 8>/run/autoclint-images.lock
 flock -w 1800 8 || die "another hack/images.sh holds /run/autoclint-images.lock"
 
 have_image() { buildah inspect --type image "$1" >/dev/null 2>&1; }
-bud() { # ref dockerfile build-args...
-  local out="$1" file="$2"
-  shift 2
+bud() { # ref dockerfile target build-args...
+  local out="$1" file="$2" target="$3"
+  shift 3
   local args=() a
+  [[ -n "$target" ]] && args+=(--target "$target")
   for a in "$@"; do args+=(--build-arg "$a"); done
   # --layers: unchanged steps (npm ci over an unchanged lock file) come from buildah's cache.
   # Build-time volumes, never part of an image: ~/.npm (npm reuses the host's package cache),
   # and the host's CA bundle with an npmrc pointing at it, so that RUN steps trust the TLS
-  # the host trusts (on our machines a proxy's own CA sits between us and the registries).
-  mkdir -p "$HOME/.npm" "$images_cache"
+  # the host trusts (on our machines a proxy's own CA sits between us and the registries);
+  # hack/tfjs.sh's wheel cache, so that the tfjs targets find the wheel instead of downloading it.
+  mkdir -p "$HOME/.npm" "$images_cache" "$cache/tfjs/wheels"
   printf 'cafile=/etc/ssl/certs/ca-certificates.crt\nfund=false\naudit=false\nupdate-notifier=false\n' >"$images_cache/npmrc"
   nice -n 10 buildah bud --pull=never --isolation chroot --network host --layers \
     --volume "$HOME/.npm:/root/.npm" \
     --volume /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro \
     --volume "$images_cache/npmrc:/root/.npmrc:ro" \
+    --volume "$cache/tfjs/wheels:/cache/tfjs/wheels" \
     -f "$file" "${args[@]}" -t "$out" "$root" >&2
 }
 
@@ -191,13 +198,17 @@ build_coredns() {
 }
 
 build_operator() {
-  bud "${ref[operator]}" images/operator/Dockerfile \
+  bud "${ref[operator]}" images/operator/Dockerfile "" \
     "NODE_IMAGE=${ref[base-node]}" "RUNTIME_IMAGE=${ref[base-node]}"
 }
 
 build_trainer() {
-  bud "${ref[trainer]}" images/trainer/Dockerfile \
+  bud "${ref[trainer]}" images/trainer/Dockerfile torch \
     "NODE_IMAGE=${ref[base-node]}" "CUDA_IMAGE=${ref[base-torch]}" "WEIGHTS_URL="
+}
+
+build_trainer_tfjs() {
+  bud "${ref[trainer-tfjs]}" images/trainer/Dockerfile tfjs "NODE_IMAGE=${ref[base-node]}"
 }
 
 ensure() { # name
@@ -205,6 +216,7 @@ ensure() { # name
   case "$name" in
     operator) ensure base-node ;;
     trainer) ensure base-node; ensure base-torch ;;
+    trainer-tfjs) ensure base-node ;;
     base-torch) ensure base-node ;;
   esac
   if have_image "${ref[$name]}"; then return 0; fi

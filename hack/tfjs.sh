@@ -5,6 +5,10 @@
 #
 #   hack/tfjs.sh            install (a no-op plus a 2 s smoke test when already installed)
 #   hack/tfjs.sh --print    print the prefix the trainer loads tfjs-node from, install nothing
+#   hack/tfjs.sh --gpu      @tensorflow/tfjs-node-gpu over the CUDA build of the same TensorFlow (PyPI's
+#                           tensorflow wheel, 616 MB) instead: what the trainer image's tfjs-gpu target
+#                           runs. It builds and passes its smoke test on a CPU (TensorFlow loads its CUDA
+#                           libraries only when it finds a GPU); on a GPU it is untested here.
 #
 # Why a prefix of its own under the cache, not a workspace dependency: tfjs-node's install script
 # downloads libtensorflow and a prebuilt addon from storage.googleapis.com, which our machines
@@ -19,21 +23,44 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TFJS_NODE_VERSION=4.22.0   # must match hack/tfjs/package.json
+TFJS_NODE_VERSION=4.22.0   # must match hack/tfjs/package.json and hack/tfjs-gpu/package.json
 TF_VERSION=2.18.1
-# The C library does not depend on the Python version: one wheel, pinned by name and digest.
-WHEEL=tensorflow_cpu-${TF_VERSION}-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
-WHEEL_SHA256=810c75d7149d2da0cb2092187817b0dcabb80728ca9f9cf3a61f3f42fadd1298
+VARIANT=cpu
+PRINT=0
+for arg in "$@"; do
+  case "$arg" in
+    --print) PRINT=1 ;;
+    --cpu) VARIANT=cpu ;;
+    --gpu) VARIANT=gpu ;;
+    *) echo "tfjs: unknown argument '$arg' (usage: hack/tfjs.sh [--cpu|--gpu] [--print])" >&2; exit 2 ;;
+  esac
+done
+# The C library does not depend on the Python version: one wheel per variant, pinned by name and
+# digest. tensorflow-cpu carries the same libtensorflow_cc.so.2 as the CPU side of the full wheel;
+# the full wheel's is built with CUDA.
+if [ "$VARIANT" = cpu ]; then
+  NPM_NAME=tfjs-node
+  LOCK_DIR=hack/tfjs
+  WHEEL_PROJECT=tensorflow-cpu
+  WHEEL=tensorflow_cpu-${TF_VERSION}-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
+  WHEEL_SHA256=810c75d7149d2da0cb2092187817b0dcabb80728ca9f9cf3a61f3f42fadd1298
+else
+  NPM_NAME=tfjs-node-gpu
+  LOCK_DIR=hack/tfjs-gpu
+  WHEEL_PROJECT=tensorflow
+  WHEEL=tensorflow-${TF_VERSION}-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
+  WHEEL_SHA256=c9f87e5d2a680a4595f5dc30daf6bbaec9d4129b46d7ef1b2af63c46ac7d2828
+fi
 
 CACHE=${AUTOCLINT_CACHE:-$HOME/.cache/autoclint}
 LAYOUT=1                   # bump when the steps below change what they build
 # The prefix is named by what it is built from: a change to the lock, the layout or the node ABI
-# builds a new one (and removes the old).
-KEY=$( (cat hack/tfjs/package-lock.json; echo "$WHEEL $LAYOUT") | sha256sum | cut -c1-12)
-PREFIX=$CACHE/tfjs/tfjs-node-${TFJS_NODE_VERSION}-tf-${TF_VERSION}-node$(node -p process.versions.modules)-$KEY
-PACKAGE=$PREFIX/node_modules/@tensorflow/tfjs-node
+# builds a new one (and removes the old one of the same variant).
+KEY=$( (cat $LOCK_DIR/package-lock.json; echo "$WHEEL $LAYOUT") | sha256sum | cut -c1-12)
+PREFIX=$CACHE/tfjs/$NPM_NAME-${TFJS_NODE_VERSION}-tf-${TF_VERSION}-node$(node -p process.versions.modules)-$KEY
+PACKAGE=$PREFIX/node_modules/@tensorflow/$NPM_NAME
 
-if [ "${1:-}" = "--print" ]; then echo "$PREFIX"; exit 0; fi
+if [ "$PRINT" = 1 ]; then echo "$PREFIX"; exit 0; fi
 
 say() { echo "tfjs: $*" >&2; }
 
@@ -73,23 +100,23 @@ rm -rf "$WORK"
 mkdir -p "$WORK" "$CACHE/tfjs/wheels"
 
 # 1. The npm packages, exactly as locked, without their install scripts (that is the download).
-say "installing @tensorflow/tfjs-node@$TFJS_NODE_VERSION into $PREFIX (npm, scripts skipped)"
-cp hack/tfjs/package.json hack/tfjs/package-lock.json "$WORK/"
+say "installing @tensorflow/$NPM_NAME@$TFJS_NODE_VERSION into $PREFIX (npm, scripts skipped)"
+cp $LOCK_DIR/package.json $LOCK_DIR/package-lock.json "$WORK/"
 (cd "$WORK" && npm ci --ignore-scripts --no-fund --no-audit --loglevel=error)
 
 # 2. The wheel, once.
 if [ ! -f "$CACHE/tfjs/wheels/$WHEEL" ] || ! echo "$WHEEL_SHA256  $CACHE/tfjs/wheels/$WHEEL" | sha256sum -c --status; then
-  say "downloading tensorflow-cpu==$TF_VERSION from PyPI (230 MB, once)"
+  say "downloading $WHEEL_PROJECT==$TF_VERSION from PyPI (230 MB for the CPU wheel, 616 MB for the GPU one; once)"
   rm -f "$CACHE/tfjs/wheels/$WHEEL"
   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.11 \
-    --platform manylinux_2_17_x86_64 --progress-bar off -d "$CACHE/tfjs/wheels" "tensorflow-cpu==$TF_VERSION" >&2
+    --platform manylinux_2_17_x86_64 --progress-bar off -d "$CACHE/tfjs/wheels" "$WHEEL_PROJECT==$TF_VERSION" >&2
   echo "$WHEEL_SHA256  $CACHE/tfjs/wheels/$WHEEL" | sha256sum -c --quiet
 fi
 
 # 3. deps/: the C library and the C API headers out of the wheel (a zip), named as tfjs-node's
 #    install script and binding.gyp look for them.
 say "laying out deps/ from the wheel (the C library and headers: 680 MB)"
-python3 - "$CACHE/tfjs/wheels/$WHEEL" "$WORK/node_modules/@tensorflow/tfjs-node/deps" <<'EOF'
+python3 - "$CACHE/tfjs/wheels/$WHEEL" "$WORK/node_modules/@tensorflow/$NPM_NAME/deps" <<'EOF'
 import os, shutil, sys, zipfile
 wheel, deps = sys.argv[1:]
 libs = {"tensorflow/libtensorflow_cc.so.2": "lib/libtensorflow_cc.so.2",
@@ -112,7 +139,7 @@ if missing:
     sys.exit(f"tfjs: the wheel lacks {missing}")
 EOF
 (
-  cd "$WORK/node_modules/@tensorflow/tfjs-node/deps/lib"
+  cd "$WORK/node_modules/@tensorflow/$NPM_NAME/deps/lib"
   # the linker's names (-ltensorflow -ltensorflow_framework) and the file whose presence makes
   # tfjs-node's install script skip its download (it was made for libtensorflow 2.9.1)
   ln -sf libtensorflow_cc.so.2 libtensorflow.so
@@ -122,15 +149,22 @@ EOF
 )
 
 # 4. The addon, built here (its install script, now with deps/ in place, fetches nothing).
-say "building the tfjs-node addon with node-gyp (10-60 s)"
-(cd "$WORK" && npm_config_build_from_source=true npm_config_nodedir="$NODEDIR" \
-  npm rebuild @tensorflow/tfjs-node --foreground-scripts --no-fund --no-audit --loglevel=error >&2)
+say "building the $NPM_NAME addon with node-gyp (10-60 s)"
+if [ "$VARIANT" = cpu ]; then
+  (cd "$WORK" && npm_config_build_from_source=true npm_config_nodedir="$NODEDIR" \
+    npm rebuild @tensorflow/$NPM_NAME --foreground-scripts --no-fund --no-audit --loglevel=error >&2)
+else
+  # tfjs-node-gpu's install script is `install.js gpu download`, which downloads whatever deps/ holds:
+  # its build step, without "download", builds over the library laid out above.
+  (cd "$WORK/node_modules/@tensorflow/$NPM_NAME" && PATH="$WORK/node_modules/.bin:$PATH" \
+    npm_config_build_from_source=true npm_config_nodedir="$NODEDIR" node scripts/install.js gpu >&2)
+fi
 
 # 5. In place, then the smoke test; only a prefix that passes it is marked installed.
 rm -rf "$PREFIX"
 mv "$WORK" "$PREFIX"
 smoke
 touch "$PREFIX/.installed"
-# older prefixes (another lock or script version) are dead weight
-find "$CACHE/tfjs" -mindepth 1 -maxdepth 1 -type d -name 'tfjs-node-*' ! -path "$PREFIX" -exec rm -rf {} +
+# older prefixes of this variant (another lock or script version) are dead weight
+find "$CACHE/tfjs" -mindepth 1 -maxdepth 1 -type d -name "$NPM_NAME-[0-9]*" ! -path "$PREFIX" -exec rm -rf {} +
 echo "$PREFIX"

@@ -4,7 +4,7 @@
  */
 import { hostname } from "node:os";
 import type { LogLevel } from "./log";
-import { DEFAULT_TMP_SIZE_LIMIT, DEFAULT_TRAINER_REQUESTS } from "./reconcile/job";
+import { DEFAULT_TMP_SIZE_LIMIT, DEFAULT_TRAINER_REQUESTS, type TrainerImages } from "./reconcile/job";
 
 export interface OperatorConfig {
   /** Namespace to watch; undefined watches all namespaces. */
@@ -27,7 +27,8 @@ export interface OperatorConfig {
   /** Store limits of the event stream: a backstop to purging deleted runs' events. */
   streamMaxAgeSeconds: number;
   streamMaxBytes: number;
-  trainerImage: string;
+  /** The default trainer image of each engine (AUTOCLINT_TRAINER_IMAGE for torch, AUTOCLINT_TRAINER_IMAGE_TFJS). */
+  trainerImages: TrainerImages;
   trainerImagePullPolicy?: "Always" | "IfNotPresent" | "Never";
   trainerRunAsUser: number;
   /** Seconds a trainer gets beyond its budget (start-up, data loading, the last prediction). */
@@ -70,7 +71,10 @@ export function loadConfig(env: Env): OperatorConfig {
     durableConsumer: env.AUTOCLINT_DURABLE_CONSUMER ?? "autoclint-operator",
     streamMaxAgeSeconds: integer(env, "AUTOCLINT_STREAM_MAX_AGE_SECONDS", 7 * 86_400),
     streamMaxBytes: integer(env, "AUTOCLINT_STREAM_MAX_BYTES", 1024 ** 3),
-    trainerImage: env.AUTOCLINT_TRAINER_IMAGE ?? "ghcr.io/autoclint/trainer-torch:0.1.0",
+    trainerImages: {
+      torch: env.AUTOCLINT_TRAINER_IMAGE ?? "ghcr.io/autoclint/trainer-torch:0.1.0",
+      tfjs: env.AUTOCLINT_TRAINER_IMAGE_TFJS ?? "ghcr.io/autoclint/trainer-tfjs:0.1.0",
+    },
     trainerRunAsUser: integer(env, "AUTOCLINT_TRAINER_RUN_AS_USER", 10001),
     graceSeconds: integer(env, "AUTOCLINT_GRACE_SECONDS", 300),
     trainerDefaultRequests: {

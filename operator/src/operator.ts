@@ -125,7 +125,7 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
     },
     metrics,
     demand: poolDemand,
-    defaultImage: config.trainerImage,
+    images: config.trainerImages,
     natsUrl: config.trainerNatsUrl,
     graceSeconds: config.graceSeconds,
     enqueuePool: (namespace, name) => controllerRef.current?.enqueue(POOL_RESOURCE.kind, namespace, name),
@@ -153,7 +153,7 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
     metrics,
     claimer,
     job: {
-      image: config.trainerImage,
+      images: config.trainerImages,
       imagePullPolicy: config.trainerImagePullPolicy,
       natsUrl: config.trainerNatsUrl,
       graceSeconds: config.graceSeconds,
@@ -203,7 +203,7 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
       deletePod: (ns, name, resourceVersion) => resources.deletePod(ns, name, resourceVersion),
     },
     metrics,
-    pod: { image: config.trainerImage, imagePullPolicy: config.trainerImagePullPolicy, runAsUser: config.trainerRunAsUser },
+    pod: { images: config.trainerImages, imagePullPolicy: config.trainerImagePullPolicy, runAsUser: config.trainerRunAsUser },
     demand: poolDemand,
   });
   const controller = new Controller(queue, [runReconciler, benchmarkReconciler, poolReconciler], { workers: config.workers, log, metrics });

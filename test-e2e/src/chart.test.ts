@@ -127,6 +127,7 @@ void describe("charts/autoclint", () => {
     assert.equal(env.AUTOCLINT_LEASE_NAME, "autoclint-operator");
     assert.equal(env.AUTOCLINT_HTTP_PORT, "8080");
     assert.equal(env.AUTOCLINT_TRAINER_IMAGE, "ghcr.io/autoclint/trainer-torch:0.1.0");
+    assert.equal(env.AUTOCLINT_TRAINER_IMAGE_TFJS, "ghcr.io/autoclint/trainer-tfjs:0.1.0", "engine tfjs has its own image");
     assert.ok(container.env!.some((e) => e.name === "AUTOCLINT_LEASE_NAMESPACE"), "the Lease lives in the release namespace");
 
     const service = one(manifests, "Service", "ac-operator-metrics");

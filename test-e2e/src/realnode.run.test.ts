@@ -152,10 +152,14 @@ void describe("the chart and a run on the real node", { skip, concurrency: false
     }
     timings.push(`images (build if changed, import): ${((Date.now() - t) / 1000).toFixed(0)} s`);
     assert.ok(images.operator && images.trainer && images.nats, `hack/images.sh printed ${built}`);
+    // The tfjs trainer image is built only by the test that runs it; its tag (a content hash) is known now.
+    images["trainer-tfjs"] = /^trainer-tfjs=(.+)$/m.exec(must(join(ROOT, "hack", "images.sh"), ["--print-tags"]))?.[1] ?? "";
+    assert.ok(images["trainer-tfjs"], "hack/images.sh --print-tags names the trainer-tfjs image");
     const split = (ref: string) => [ref.slice(0, ref.lastIndexOf(":")), ref.slice(ref.lastIndexOf(":") + 1)];
     const [opRepo, opTag] = split(images.operator!);
     const [trRepo, trTag] = split(images.trainer!);
     const [natsRepo, natsTag] = split(images.nats!);
+    const [tfjsRepo, tfjsTag] = split(images["trainer-tfjs"]);
 
     // Local PersistentVolumes on the node: NATS' JetStream store, and the dataset.
     const pvNats = `${NS}-nats`;
@@ -183,7 +187,7 @@ void describe("the chart and a run on the real node", { skip, concurrency: false
     const values = {
       crds: { enabled: !crdsExist },
       image: { repository: opRepo, tag: opTag, pullPolicy: "Never" },
-      trainer: { image: { repository: trRepo, tag: trTag, pullPolicy: "IfNotPresent" } },
+      trainer: { image: { repository: trRepo, tag: trTag, pullPolicy: "IfNotPresent" }, tfjsImage: { repository: tfjsRepo, tag: tfjsTag } },
       watchNamespace: NS,
       leaderElection: { leaseName: `autoclint-operator-${suffix}` },
       activeRequeueSeconds: 5,
@@ -328,6 +332,27 @@ void describe("the chart and a run on the real node", { skip, concurrency: false
     assert.match(logs, /ALC \d\.\d{4}/, `kubectl logs shows the trainer's output:\n${logs.slice(-2000)}`);
     const table = kubectl(["-n", NS, "get", "acr", "mnist"]);
     assert.match(table, new RegExp(`Succeeded\\s+${String(done.alc).slice(0, 5).replace(".", "\\.")}`), `kubectl get acr shows the ALC:\n${table}`);
+  });
+
+  void test("a run with spec.engine tfjs gets the tfjs trainer image from the operator and Succeeds on the real node", async () => {
+    let t = Date.now();
+    must(join(ROOT, "hack", "images.sh"), ["trainer-tfjs"], { timeoutMs: 60 * 60_000 });
+    timings.push(`trainer-tfjs image (build if changed, import): ${((Date.now() - t) / 1000).toFixed(0)} s`);
+    t = Date.now();
+    kubectl(["apply", "-f", "-"], runManifest("tfjs", { engine: "tfjs" }));
+    const done = await eventually("the tfjs run to finish", () => {
+      const status = getRun("tfjs").status;
+      return status?.phase === "Succeeded" || status?.phase === "Failed" ? status : undefined;
+    }, (BUDGET + 300) * 1000, describeRun("tfjs"));
+    timings.push(`tfjs run: kubectl apply to ${done.phase} (T = ${BUDGET} s): ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    assert.equal(done.phase, "Succeeded", describeRun("tfjs")());
+    const pod = podsOf("tfjs")[0]!;
+    const spec = json<{ spec: { containers: Array<{ image: string }> } }>(["-n", NS, "get", "pod", pod.metadata.name]).spec;
+    assert.equal(spec.containers[0]!.image, images["trainer-tfjs"], "the operator picked the tfjs image for engine tfjs");
+    const logs = kubectl(["-n", NS, "logs", `pod/${pod.metadata.name}`]);
+    assert.match(logs, /engine: tfjs tfjs-node 4\.22\.0 over TensorFlow 2\.18\.1 on cpu/, `the trainer ran the tfjs engine:\n${logs.slice(-2000)}`);
+    assert.ok(done.finalAlc !== undefined && done.finalAlc > 0.1 && (done.nauc ?? 0) > 0.2, `a real tfjs run learns something: ALC ${done.finalAlc}, NAUC ${done.nauc}`);
+    timings.push(`tfjs: ALC ${done.finalAlc.toFixed(4)}, final NAUC ${done.nauc?.toFixed(4)} (600 MNIST samples, CPU, T = ${BUDGET} s)`);
   });
 
   void test("Prometheus scrapes the operator pod behind the chart's metrics Service: the run's ALC", async () => {

@@ -11,7 +11,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { API_VERSION, STANDBY_ASSIGN_PATH, STANDBY_PORT, type AutoClintPool, type AutoClintRun } from "@autoclint/api";
 import type { ReconcileContext } from "../controller/controller";
 import { KubeApiError } from "../errors";
-import { trainerManifest, trainerRunEnvironment } from "./job";
+import { trainerManifest, trainerRunEnvironment, type TrainerImages } from "./job";
 import { ANNOTATION_CLAIMED_AT, ANNOTATION_RUN, LABEL_ATTEMPT, LABEL_POOL_UID, LABEL_RUN_UID } from "./labels";
 import { toMillis } from "./observe";
 import { isClaimable, poolDataRoot, whyPoolCannotServe, type PoolDemand } from "./pool";
@@ -36,8 +36,8 @@ export interface ClaimOptions {
   api: ClaimApi;
   metrics: ClaimMetrics;
   demand: PoolDemand;
-  /** The operator's trainer image (what a run or pool without one gets). */
-  defaultImage: string;
+  /** The operator's trainer images (what a run or pool without one gets, by engine). */
+  images: TrainerImages;
   natsUrl: string;
   graceSeconds: number;
   /** Tells a pool's reconciler to look again (a claim or a cold run changed what it wants). */
@@ -74,7 +74,7 @@ export class WarmPodClaimer {
   async claim(run: AutoClintRun, attempt: number, log: ReconcileContext["log"]): Promise<V1Pod | undefined> {
     const { api, demand, metrics } = this.options;
     const namespace = run.metadata.namespace ?? "";
-    const pools = api.poolsIn(namespace).filter((pool) => whyPoolCannotServe(pool, run, this.options.defaultImage) === undefined);
+    const pools = api.poolsIn(namespace).filter((pool) => whyPoolCannotServe(pool, run, this.options.images) === undefined);
     if (pools.length === 0) return undefined;
     const started = this.now();
     const pods = pools.flatMap((pool) => api.podsOf(namespace, pool.metadata.uid ?? "").map((pod) => ({ pool, pod })));

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { renderTrainerJob, trainerJobName, trainerManifest } from "./job";
 import { runFixture } from "./fixtures";
 
-const options = { image: "trainer:1", natsUrl: "nats://nats:4222", graceSeconds: 120, runAsUser: 10001 };
+const options = { images: { torch: "trainer:1", tfjs: "trainer-tfjs:1" }, natsUrl: "nats://nats:4222", graceSeconds: 120, runAsUser: 10001 };
 
 void test("the trainer Job carries the GPU request, the scheduling fields and the deadlines", () => {
   const run = runFixture({
@@ -31,6 +31,14 @@ void test("the trainer Job carries the GPU request, the scheduling fields and th
   assert.equal(pod.priorityClassName, "batch-high");
   assert.equal(pod.runtimeClassName, "nvidia");
   assert.equal(container.image, "trainer:1");
+});
+
+void test("a run without an image gets its engine's trainer image; its own image wins", () => {
+  const image = (spec: Parameters<typeof runFixture>[0]) => renderTrainerJob(runFixture(spec), 0, options).spec!.template.spec!.containers[0]!.image;
+  assert.equal(image({}), "trainer:1");
+  assert.equal(image({ engine: "torch" }), "trainer:1");
+  assert.equal(image({ engine: "tfjs" }), "trainer-tfjs:1");
+  assert.equal(image({ engine: "tfjs", image: "mine:2" }), "mine:2");
 });
 
 void test("the trainer pod meets the restricted Pod Security profile and has no API token", () => {

@@ -8,9 +8,20 @@ import {
   ANNOTATION_MANIFEST, ANNOTATION_RUN, LABEL_ATTEMPT, LABEL_MANAGED_BY, LABEL_NAME, LABEL_RUN_UID, MANAGED_BY, childName,
 } from "./labels";
 
+/** The trainer image for each engine, for a run or pool that names none (tfjs ships in its own image). */
+export interface TrainerImages {
+  torch: string;
+  tfjs: string;
+}
+
+/** The image a run's (or pool's) trainer runs: its own, else the one of its engine. Pure. */
+export function trainerImage(spec: { image?: string; engine?: keyof TrainerImages }, images: TrainerImages): string {
+  return spec.image ?? images[spec.engine ?? "torch"];
+}
+
 export interface TrainerJobOptions {
-  /** Trainer image when the run names none. */
-  image: string;
+  /** Trainer images for runs that name none. */
+  images: TrainerImages;
   imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
   /** NATS URL the trainer publishes its events to. */
   natsUrl: string;
@@ -156,7 +167,7 @@ function podSpec(run: AutoClintRun, attempt: number, options: TrainerJobOptions)
     containers: [
       {
         name: TRAINER_CONTAINER,
-        image: run.spec.image ?? options.image,
+        image: trainerImage(run.spec, options.images),
         imagePullPolicy: options.imagePullPolicy,
         args: ["run", `${MANIFEST_DIR}/${MANIFEST_FILE}`],
         env: [...Object.entries(trainerRunEnvironment(run, attempt, options)).map(([name, value]) => ({ name, value })), ...TRAINER_SCRATCH_ENV],

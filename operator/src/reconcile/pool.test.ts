@@ -8,7 +8,7 @@ import { observeClaimedPod } from "./observe";
 import { observeAttempts } from "./run";
 import { PoolDemand, isClaimable, planPool, renderPoolPod, waitingRunsOf, whyPoolCannotServe } from "./pool";
 
-const IMAGE = "trainer:1";
+const IMAGES = { torch: "trainer:1", tfjs: "trainer-tfjs:1" };
 
 function poolFixture(spec: Partial<AutoClintPool["spec"]> = {}, status?: AutoClintPool["status"]): AutoClintPool {
   const pool: AutoClintPool = {
@@ -84,20 +84,22 @@ void test("spares go not-ready first; pods that ended without a run are deleted;
 void test("a pool serves a run of its exact class only", () => {
   const pool = poolFixture({ datasetClaims: ["datasets"], resources: { gpu: 1, memory: "3Gi" } });
   const run = (spec: Parameters<typeof runFixture>[0]) => runFixture({ dataset: { source: { pvc: "datasets", path: "mnist" } }, resources: { gpu: 1 }, ...spec });
-  assert.equal(whyPoolCannotServe(pool, run({}), IMAGE), undefined);
-  assert.equal(whyPoolCannotServe(pool, run({ resources: { gpu: 1, memory: "3Gi" } }), IMAGE), undefined);
-  assert.match(whyPoolCannotServe(pool, run({ resources: { gpu: 2 } }), IMAGE)!, /GPUs 2/);
-  assert.match(whyPoolCannotServe(pool, run({ resources: { gpu: 1, memory: "8Gi" } }), IMAGE)!, /memory 8Gi/);
-  assert.match(whyPoolCannotServe(pool, run({ image: "other:2" }), IMAGE)!, /image/);
-  assert.match(whyPoolCannotServe(pool, run({ dataset: { source: { pvc: "elsewhere", path: "x" } } }), IMAGE)!, /claim elsewhere/);
-  assert.equal(whyPoolCannotServe(pool, run({ dataset: { source: { url: "https://d.example/x.tar" } } }), IMAGE), undefined);
-  assert.match(whyPoolCannotServe({ ...pool, metadata: { ...pool.metadata, namespace: "team-b" } }, run({}), IMAGE)!, /namespace/);
+  assert.equal(whyPoolCannotServe(pool, run({}), IMAGES), undefined);
+  assert.equal(whyPoolCannotServe(pool, run({ resources: { gpu: 1, memory: "3Gi" } }), IMAGES), undefined);
+  assert.match(whyPoolCannotServe(pool, run({ resources: { gpu: 2 } }), IMAGES)!, /GPUs 2/);
+  assert.match(whyPoolCannotServe(pool, run({ resources: { gpu: 1, memory: "8Gi" } }), IMAGES)!, /memory 8Gi/);
+  assert.match(whyPoolCannotServe(pool, run({ image: "other:2" }), IMAGES)!, /image/);
+  assert.match(whyPoolCannotServe(pool, run({ engine: "tfjs" }), IMAGES)!, /another image/, "a tfjs run needs the tfjs image");
+  assert.equal(whyPoolCannotServe({ ...pool, spec: { ...pool.spec, engine: "tfjs" } }, run({ engine: "tfjs" }), IMAGES), undefined);
+  assert.match(whyPoolCannotServe(pool, run({ dataset: { source: { pvc: "elsewhere", path: "x" } } }), IMAGES)!, /claim elsewhere/);
+  assert.equal(whyPoolCannotServe(pool, run({ dataset: { source: { url: "https://d.example/x.tar" } } }), IMAGES), undefined);
+  assert.match(whyPoolCannotServe({ ...pool, metadata: { ...pool.metadata, namespace: "team-b" } }, run({}), IMAGES)!, /namespace/);
   const waiting = [run({}), run({}), runFixture({ dataset: { source: { pvc: "datasets", path: "m" } }, resources: { gpu: 1 } }, { phase: "Running" })];
-  assert.equal(waitingRunsOf(pool, waiting, IMAGE), 2);
+  assert.equal(waitingRunsOf(pool, waiting, IMAGES), 2);
 });
 
 void test("a warm pod is restricted, has no service-account token, no run and no credentials, and is ready only when its standby trainer says so", () => {
-  const pod = renderPoolPod(poolFixture({ datasetClaims: ["datasets"], scheduling: { nodeSelector: { gpu: "a" } } }), { image: IMAGE, runAsUser: 10001 });
+  const pod = renderPoolPod(poolFixture({ datasetClaims: ["datasets"], scheduling: { nodeSelector: { gpu: "a" } } }), { images: IMAGES, runAsUser: 10001 });
   const spec = pod.spec!;
   const container = spec.containers[0]!;
   assert.equal(spec.automountServiceAccountToken, false);
@@ -112,6 +114,8 @@ void test("a warm pod is restricted, has no service-account token, no run and no
   assert.deepEqual(spec.nodeSelector, { gpu: "a" });
   assert.equal(pod.metadata?.ownerReferences?.[0]?.kind, "AutoClintPool");
   assert.equal(pod.metadata?.labels?.[LABEL_POOL_UID], "pool-uid");
+  assert.equal(container.image, "trainer:1");
+  assert.equal(renderPoolPod(poolFixture({ engine: "tfjs" }), { images: IMAGES, runAsUser: 10001 }).spec!.containers[0]!.image, "trainer-tfjs:1");
 });
 
 void test("claimability: ready, unclaimed, running, not going away", () => {

@@ -10,7 +10,7 @@ import {
   API_VERSION, DEFAULT_GPU_RESOURCE_NAME, STANDBY_PORT, STANDBY_READY_PATH, type AutoClintPool, type AutoClintPoolStatus, type AutoClintRun,
 } from "@autoclint/api";
 import type { Reconciler, ReconcileContext, ReconcileRequest, ReconcileResult } from "../controller/controller";
-import { resourceRequirements, scratchVolumes, TRAINER_CONTAINER, TRAINER_CONTAINER_SECURITY_CONTEXT, TRAINER_SCRATCH_ENV, trainerPodSecurityContext } from "./job";
+import { resourceRequirements, scratchVolumes, TRAINER_CONTAINER, TRAINER_CONTAINER_SECURITY_CONTEXT, TRAINER_SCRATCH_ENV, trainerImage, trainerPodSecurityContext, type TrainerImages } from "./job";
 import { ANNOTATION_CLAIMED_AT, LABEL_MANAGED_BY, LABEL_NAME, LABEL_POOL, LABEL_POOL_UID, LABEL_RUN_UID, MANAGED_BY } from "./labels";
 import { toMillis } from "./observe";
 import { isTerminal } from "./plan";
@@ -21,7 +21,7 @@ export const DEFAULT_IDLE_SECONDS = 600;
 export const poolDataRoot = (claim: string) => `/data/${claim}`;
 
 /** Why a pool cannot serve a run, or undefined when it can. Pure. */
-export function whyPoolCannotServe(pool: AutoClintPool, run: AutoClintRun, defaultImage: string): string | undefined {
+export function whyPoolCannotServe(pool: AutoClintPool, run: AutoClintRun, images: TrainerImages): string | undefined {
   if (pool.metadata.namespace !== run.metadata.namespace) return "another namespace";
   if (pool.metadata.deletionTimestamp) return "being deleted";
   const want = run.spec.resources ?? {};
@@ -31,7 +31,7 @@ export function whyPoolCannotServe(pool: AutoClintPool, run: AutoClintRun, defau
   for (const key of ["cpu", "memory", "shmSize"] as const) {
     if (want[key] !== undefined && String(want[key]) !== String(have[key] ?? "")) return `${key} ${String(want[key])} vs the pool's ${String(have[key] ?? "unset")}`;
   }
-  if ((run.spec.image ?? defaultImage) !== (pool.spec.image ?? defaultImage)) return "another image";
+  if (trainerImage(run.spec, images) !== trainerImage(pool.spec, images)) return "another image";
   if ((run.spec.engine ?? "torch") !== (pool.spec.engine ?? "torch")) return "another engine";
   const claim = run.spec.dataset.source.pvc;
   if (claim && !(pool.spec.datasetClaims ?? []).includes(claim)) return `the pool does not mount the dataset claim ${claim}`;
@@ -46,7 +46,7 @@ export const isReady = (pod: V1Pod) => pod.status?.conditions?.some((c) => c.typ
 export const isClaimable = (pod: V1Pod) => isPoolPod(pod) && !isClaimed(pod) && !pod.metadata?.deletionTimestamp && !isFinished(pod) && isReady(pod);
 
 export interface PoolRenderOptions {
-  image: string;
+  images: TrainerImages;
   imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
   runAsUser: number;
 }
@@ -74,7 +74,7 @@ export function renderPoolPod(pool: AutoClintPool, options: PoolRenderOptions): 
       containers: [
         {
           name: TRAINER_CONTAINER,
-          image: pool.spec.image ?? options.image,
+          image: trainerImage(pool.spec, options.images),
           imagePullPolicy: options.imagePullPolicy,
           args: ["standby", "--port", String(STANDBY_PORT), "--engine", pool.spec.engine ?? "torch"],
           ports: [{ name: "standby", containerPort: STANDBY_PORT }],
@@ -236,12 +236,12 @@ export class PoolDemand {
 }
 
 /** Runs a pool serves that have no pod running them yet: no claimed pod, phase Pending or Scheduling. */
-export function waitingRunsOf(pool: AutoClintPool, runs: AutoClintRun[], defaultImage: string): number {
+export function waitingRunsOf(pool: AutoClintPool, runs: AutoClintRun[], images: TrainerImages): number {
   return runs.filter((run) => {
     const phase = run.status?.phase;
     if (isTerminal(phase) || run.spec.cancel || run.metadata.deletionTimestamp) return false;
     if (phase !== undefined && phase !== "Pending" && phase !== "Scheduling") return false;
-    return whyPoolCannotServe(pool, run, defaultImage) === undefined;
+    return whyPoolCannotServe(pool, run, images) === undefined;
   }).length;
 }
 
@@ -266,7 +266,7 @@ export class PoolReconciler implements Reconciler {
     const cached = api.podsOf(namespace, uid);
     const { creating, deleting } = demand.pending(uid, new Set(cached.map((p) => p.metadata?.name ?? "")), now);
     const pods = cached.filter((p) => !deleting.has(p.metadata?.name ?? ""));
-    const waitingRuns = waitingRunsOf(pool, api.runsIn(namespace), this.options.pod.image);
+    const waitingRuns = waitingRunsOf(pool, api.runsIn(namespace), this.options.pod.images);
     const lastDemandMs = demand.last(uid);
     const plan = planPool({ pool, pods, creating, waitingRuns, now, ...(lastDemandMs === undefined ? {} : { lastDemandMs }) });
     for (const pod of plan.delete) {

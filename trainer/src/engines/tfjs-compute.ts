@@ -27,6 +27,7 @@ import {
   type ModelReport,
   type PredictRequest,
   type Predictions,
+  type SpeedProbe,
   type SplitName,
   type TrainReport,
   type TrainRequest,
@@ -48,6 +49,9 @@ const STD = 0.25;
 const BN_EPS = 1e-5;
 const BN_MOMENTUM = 0.1;
 const PREDICT_BATCH = 256;
+/** The speed probe: clips per timed pass (as the torch worker's) and the least time it measures. */
+const PROBE_BATCH = 64;
+const PROBE_MIN_SECONDS = 0.2;
 
 interface Split {
   pixels: Uint8Array;
@@ -125,7 +129,7 @@ export function modelSpecs(config: Pick<ModelConfig, "numClasses" | "inputChanne
 class Network {
   constructor(
     private readonly tf: Tf,
-    private readonly config: ModelConfig,
+    private readonly config: Pick<ModelConfig, "inputChannels" | "video" | "tau">,
   ) {}
 
   /** x: (clips * frames, H, W, C) normalized -> logits (clips, K). Training collects batch statistics. */
@@ -370,6 +374,40 @@ export class TfjsCompute implements Engine {
       }
     }
     return { scores, passes, rows: n, classes: k, seconds: (performance.now() - started) / 1000 };
+  }
+
+  /**
+   * Prediction speed at a sample shape, before any data or model: a throwaway ResNet18 of the same
+   * kind (its own random weights; the live model is untouched) predicts random inputs, once to warm
+   * up, then timed (at least 3 passes and PROBE_MIN_SECONDS). The trainer picks its input size from it.
+   */
+  async probe(shape: readonly [frames: number, height: number, width: number, channels: number], classes: number): Promise<SpeedProbe> {
+    await this.begin("probe");
+    const tf = this.tf;
+    const [frames, height, width, channels] = shape;
+    const config = { numClasses: classes, inputChannels: channels, video: frames > 1, tau: 1 };
+    const network = new Network(tf, config);
+    const weights = new Map(modelSpecs(config).map((spec, i) => [spec.name, tf.tidy(() => initialValue(tf, spec, i))]));
+    const clips = Math.max(1, Math.floor(PROBE_BATCH / frames));
+    const x = tf.randomUniform([clips * frames, height, width, channels], -2, 2, "float32", 0) as Tensor4D;
+    const pass = async () => {
+      const probs = tf.tidy(() => tf.softmax(network.forward((name) => weights.get(name)!, x, clips)));
+      await probs.data();
+      probs.dispose();
+    };
+    try {
+      await pass(); // warm-up: kernels, allocator
+      const started = performance.now();
+      let done = 0;
+      while (done < 3 || (performance.now() - started) / 1000 < PROBE_MIN_SECONDS) {
+        await pass();
+        done++;
+      }
+      const seconds = (performance.now() - started) / 1000;
+      return { frames, height, width, channels, samplesPerSecond: (clips * done) / seconds };
+    } finally {
+      tf.dispose([x, ...weights.values()]);
+    }
   }
 
   async snapshot(name: string): Promise<void> {

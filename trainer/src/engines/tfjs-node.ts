@@ -24,11 +24,12 @@ export interface TfjsNode {
 
 const PACKAGE = join("node_modules", "@tensorflow", "tfjs-node");
 const INSTALL_HINT =
-  "run hack/tfjs.sh (make setup does), or set AUTOCLINT_TFJS_NODE to a tfjs-node install; the trainer image ships no tfjs-node yet: use engine torch there";
+  "run hack/tfjs.sh (make setup does), or set AUTOCLINT_TFJS_NODE to a tfjs-node install; in a cluster, run the trainer image's tfjs target (images/trainer/Dockerfile), which the operator picks for engine tfjs";
 
 /**
  * The tfjs-node package directory: `AUTOCLINT_TFJS_NODE` (a prefix or the package itself), else the
- * one prefix hack/tfjs.sh marked installed under `$AUTOCLINT_CACHE/tfjs`.
+ * one CPU prefix hack/tfjs.sh marked installed under `$AUTOCLINT_CACHE/tfjs` (a `--gpu` prefix is
+ * loaded only by name: it needs CUDA's libraries on the library path).
  */
 export function tfjsNodePath(env: NodeJS.ProcessEnv = process.env): string {
   const given = env.AUTOCLINT_TFJS_NODE;
@@ -41,7 +42,7 @@ export function tfjsNodePath(env: NodeJS.ProcessEnv = process.env): string {
   }
   const root = join(env.AUTOCLINT_CACHE ?? join(homedir(), ".cache", "autoclint"), "tfjs");
   const installed = existsSync(root)
-    ? readdirSync(root).filter((name) => name.startsWith("tfjs-node-") && existsSync(join(root, name, ".installed")))
+    ? readdirSync(root).filter((name) => /^tfjs-node-\d/.test(name) && existsSync(join(root, name, ".installed")))
     : [];
   const prefix = installed.sort().at(-1);
   if (!prefix) throw new EngineError(`the tfjs engine is not installed in ${root}: ${INSTALL_HINT}`, "ready", "Unavailable");

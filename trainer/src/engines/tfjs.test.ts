@@ -136,6 +136,19 @@ void describe("TfjsEngine on tfjs-node", () => {
     assert.equal(limited.images, 32, "maxSeconds: one step, then the time is up");
   });
 
+  void test("the speed probe measures prediction at a shape on a throwaway model; the live model is untouched", async () => {
+    const before = await engine.predict({ split: "test" });
+    const small = await engine.probe([1, 16, 16, 3], 10);
+    const large = await engine.probe([1, 64, 64, 3], 10);
+    assert.deepEqual([small.frames, small.height, small.width, small.channels], [1, 16, 16, 3]);
+    assert.ok(small.samplesPerSecond > 0 && large.samplesPerSecond > 0);
+    // 16 times the pixels: slower, whatever the machine's load (a wide margin).
+    assert.ok(large.samplesPerSecond < small.samplesPerSecond, `${large.samplesPerSecond} vs ${small.samplesPerSecond}`);
+    const clips = await engine.probe([4, 16, 16, 1], 5);
+    assert.ok(clips.samplesPerSecond > 0);
+    assert.deepEqual((await engine.predict({ split: "test" })).scores, before.scores, "the probe leaves the live model's weights alone");
+  });
+
   void test("training runs off the trainer's event loop: timers keep firing during a chunk", async () => {
     let ticks = 0;
     const timer = setInterval(() => ticks++, 20);

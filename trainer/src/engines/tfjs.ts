@@ -19,6 +19,7 @@ import {
   type ModelReport,
   type PredictRequest,
   type Predictions,
+  type SpeedProbe,
   type SplitName,
   type TrainReport,
   type TrainRequest,
@@ -90,6 +91,11 @@ export class TfjsEngine implements Engine {
 
   ready(): Promise<EngineInfo> {
     return this.readyPromise;
+  }
+
+  /** Prediction speed at a sample shape, on a throwaway model (the live one is untouched). */
+  probe(shape: readonly [frames: number, height: number, width: number, channels: number], classes: number): Promise<SpeedProbe> {
+    return this.call("probe", [shape, classes]);
   }
 
   loadSplit(name: SplitName, images: ImageTensor, labels?: Float32Array): Promise<void> {
