@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Dataset, Split } from "../datasets/dataset";
-import { prepareData } from "./prepare";
+import { earlyTrainRows, prepareData } from "./prepare";
 
 /** A small in-memory dataset of raw 8x8 grey frames that counts the test samples read. */
 function countingDataset(trainSize: number, testSize: number): { dataset: Dataset; testReads: () => number } {
@@ -45,4 +45,12 @@ test("with a quick model the test split is decoded before the early data, and on
   assert.equal(readsAtEarly, 40);
   await prepared.test();
   assert.equal(testReads(), 40);
+});
+
+test("early training rows: 2,000 digits' worth of pixels, between 500 and 2,000 samples", () => {
+  assert.equal(earlyTrainRows({ frames: 1, height: 28, width: 28, channels: 1 }), 2000);
+  assert.equal(earlyTrainRows({ frames: 1, height: 16, width: 16, channels: 1 }), 2000);
+  assert.equal(earlyTrainRows({ frames: 1, height: 32, width: 32, channels: 3 }), 510); // 1,568,000 / 3,072
+  assert.equal(earlyTrainRows({ frames: 1, height: 64, width: 64, channels: 1 }), 500); // 383 by pixels
+  assert.equal(earlyTrainRows({ frames: 8, height: 64, width: 64, channels: 1 }), 500);
 });

@@ -64,8 +64,20 @@ export interface PrepareOptions {
   earlyTrainRows?: number;
 }
 
-/** Training samples decoded before the early-data hook: a random sample (the split is shuffled). */
-export const EARLY_TRAIN_ROWS = 2000;
+/**
+ * Training samples decoded before the early-data hook (a random sample: the split is shuffled):
+ * as many as 2,000 28x28 grey images hold, between 500 and 2,000. Decoding costs about in
+ * proportion to the pixels, and a 64x64 RGB image or an 8-frame clip holds 16-42 times those of a
+ * digit, so larger samples get fewer rows; the quick model's features are pooled to a few hundred
+ * whatever the size, and its fit wants rows, hence the floor.
+ */
+export function earlyTrainRows(sample: { frames: number; height: number; width: number; channels: number }): number {
+  const values = sample.frames * sample.height * sample.width * sample.channels;
+  return Math.max(MIN_EARLY_TRAIN_ROWS, Math.min(MAX_EARLY_TRAIN_ROWS, Math.round(EARLY_TRAIN_VALUES / values)));
+}
+const MAX_EARLY_TRAIN_ROWS = 2000;
+const MIN_EARLY_TRAIN_ROWS = 500;
+const EARLY_TRAIN_VALUES = MAX_EARLY_TRAIN_ROWS * 28 * 28;
 
 export interface PreparedRun {
   exploration: Exploration;
@@ -115,7 +127,7 @@ export async function prepareData(dataset: Dataset, seed: number, options: Prepa
   const testFirst = options.onEarlyData ? await decodeTest() : undefined;
   const validTensor: LabeledTensor = { images: validDecoded.tensor, labels: labelMatrix(dataset.train.labels, valid, classes) };
 
-  const earlyRows = Math.min(train.length, options.earlyTrainRows ?? EARLY_TRAIN_ROWS);
+  const earlyRows = Math.min(train.length, options.earlyTrainRows ?? earlyTrainRows(target));
   const decodeTrain = (indices: number[], offset: number) =>
     decodeSplit(dataset.train, target, {
       indices,

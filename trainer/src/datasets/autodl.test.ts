@@ -9,7 +9,7 @@ import { AutoDLWriter } from "./autodl-writer";
 import type { Frame } from "./dataset";
 import { decodeSimplePng } from "./png";
 import { formatMetadata, parseMetadata } from "./metadata";
-import { decodeSequenceExample, encodeSequenceExample, type Feature } from "./sequence-example";
+import { contextLabels, decodeSequenceExample, encodeSequenceExample, type Feature } from "./sequence-example";
 import { frameRecord } from "./tfrecord";
 import { openDataset } from "./open";
 
@@ -25,6 +25,26 @@ test("metadata.textproto from the starting kit parses", () => {
   assert.deepEqual(metadata.matrixSpec, [{ rowCount: 28, colCount: 28, numChannels: 1, format: "DENSE" }]);
   assert.equal(metadata.labelToIndex.get("zero"), 0);
   assert.deepEqual(parseMetadata(formatMetadata(metadata)), metadata);
+});
+
+test("a record's labels read from its context alone: label_index, kept where label_score > 0", () => {
+  const labels = (context: [string, Feature][]) =>
+    contextLabels(encodeSequenceExample({ context: new Map(context), featureLists: new Map([["0_compressed", [{ kind: "bytes", values: [Uint8Array.from([7, 8])] }]]]) }));
+  const scores = (...values: number[]): [string, Feature] => ["label_score", { kind: "float", values: Float32Array.from(values) }];
+  assert.deepEqual(labels([["label_index", { kind: "int64", values: [3, 300] }]]), [3, 300]);
+  assert.deepEqual(labels([["id", { kind: "bytes", values: [Buffer.from("label_index")] }], ["label_index", { kind: "int64", values: [4, 1, 9] }], scores(1, 0, 0.5)]), [4, 9]);
+  assert.deepEqual(labels([scores(0, 1), ["label_index", { kind: "int64", values: [2, 5] }]]), [5]); // order of the entries does not matter
+  assert.deepEqual(labels([["label_index", { kind: "int64", values: [2, 5] }], scores(0)]), [2, 5]); // scores that do not line up are ignored
+  assert.deepEqual(labels([["label_index", { kind: "int64", values: [] }]]), []); // test records carry no labels
+  assert.deepEqual(labels([["label_index", { kind: "float", values: Float32Array.from([1]) }]]), []); // not an int64 list
+  assert.deepEqual(labels([]), []);
+  // Unpacked lists (legal protobuf, what some writers produce): field 1 repeated, one value each.
+  const entry = (key: string, value: number[]) => [0x0a, 2 + key.length + 2 + value.length, 0x0a, key.length, ...Buffer.from(key), 0x12, value.length, ...value];
+  const int64Unpacked = [0x1a, 4, 0x08, 6, 0x08, 2]; // Feature.int64_list { value: 6, value: 2 }
+  const floatBytes = (x: number) => [...new Uint8Array(Float32Array.of(x).buffer)];
+  const floatUnpacked = [0x12, 10, 0x0d, ...floatBytes(0), 0x0d, ...floatBytes(2)]; // Feature.float_list { value: 0, value: 2 }
+  const features = [...entry("label_index", int64Unpacked), ...entry("label_score", floatUnpacked)];
+  assert.deepEqual(contextLabels(Uint8Array.from([0x0a, features.length, ...features])), [2]);
 });
 
 test("SequenceExample encodes and decodes every feature kind", () => {

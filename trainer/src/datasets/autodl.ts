@@ -16,7 +16,7 @@ import { readFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { DatasetError, SampleError, type Dataset, type Frame, type LabeledSplit, type OpenedDataset, type Sample, type Solution, type Split } from "./dataset";
 import { parseMetadata, type AutoDLMetadata, type MatrixSpec } from "./metadata";
-import { decodeSequenceExample, type Feature, type SequenceExample } from "./sequence-example";
+import { contextLabels, decodeSequenceExample, type Feature, type SequenceExample } from "./sequence-example";
 import { TFRecordFile, type RecordLocation } from "./tfrecord";
 
 interface RecordRef {
@@ -115,15 +115,6 @@ export function framesOf(example: SequenceExample, spec: MatrixSpec, origin: str
   throw new SampleError(origin, `no 0_compressed, 0_dense_input or 0_sparse_value feature list (found: ${[...lists.keys()].join(", ") || "none"})`);
 }
 
-/** Positive classes of a record: label_index entries whose label_score (when given) is > 0. */
-export function labelsOf(example: SequenceExample): number[] {
-  const index = example.context.get("label_index");
-  const score = example.context.get("label_score");
-  if (!index || index.kind !== "int64") return [];
-  const scores = score?.kind === "float" && score.values.length === index.values.length ? score.values : undefined;
-  return index.values.filter((_, i) => !scores || scores[i]! > 0);
-}
-
 class AutoDLSplit implements Split {
   constructor(
     protected readonly records: RecordRef[],
@@ -134,14 +125,13 @@ class AutoDLSplit implements Split {
     return this.records.length;
   }
 
-  protected decodeRecord(index: number, contextOnly: boolean): { example: SequenceExample; origin: string } {
+  /** Decodes record `index` (its data CRC checked unless `verify` is false) with `decode`; errors name the record. */
+  protected decodeRecord<T>(index: number, decode: (data: Uint8Array) => T, verify = true): { value: T; origin: string } {
     const ref = this.records[index];
     if (!ref) throw new RangeError(`sample ${index} out of range (size ${this.size})`);
     const origin = ref.file.origin(ref.record);
     try {
-      // The labels of every training sample are read when the dataset opens: the CRC (most of
-      // that time) is checked when the sample's pixels are read, which covers the same bytes.
-      return { example: decodeSequenceExample(ref.file.read(ref.record, ref.location, !contextOnly), contextOnly), origin };
+      return { value: decode(ref.file.read(ref.record, ref.location, verify)), origin };
     } catch (error) {
       if (error instanceof SampleError) throw error;
       throw new SampleError(origin, `cannot decode SequenceExample: ${(error as Error).message}`, { cause: error });
@@ -150,7 +140,7 @@ class AutoDLSplit implements Split {
 
   read(index: number): Promise<Sample> {
     try {
-      const { example, origin } = this.decodeRecord(index, false);
+      const { value: example, origin } = this.decodeRecord(index, decodeSequenceExample);
       return Promise.resolve({ frames: framesOf(example, this.spec, origin), origin });
     } catch (error) {
       return Promise.reject(error as Error);
@@ -163,9 +153,11 @@ class LabeledAutoDLSplit extends AutoDLSplit implements LabeledSplit {
 
   constructor(records: RecordRef[], spec: MatrixSpec, numClasses: number) {
     super(records, spec);
+    // The labels of every training sample are read when the dataset opens, from the context
+    // alone; the CRC (most of that time) is checked when the sample's pixels are read, which
+    // covers the same bytes.
     this.labels = records.map((_, i) => {
-      const { example, origin } = this.decodeRecord(i, true);
-      const labels = labelsOf(example);
+      const { value: labels, origin } = this.decodeRecord(i, contextLabels, false);
       const bad = labels.find((l) => l < 0 || l >= numClasses);
       if (bad !== undefined) throw new SampleError(origin, `label ${bad} outside 0..${numClasses - 1}`);
       return labels;

@@ -1,7 +1,8 @@
 /**
  * From samples to one uint8 tensor (N, T, H, W, C) at the input shape exploration chose. Each
- * image is decoded once: PNGs of the common kind by png.ts, everything else by sharp (decode and
- * resize in one call); raw frames already at the target size are copied without sharp.
+ * image is decoded once: PNGs of the common kind by png.ts and raw frames are resized in TS
+ * (resize.ts: a sharp call's fixed cost is most of the work for a small image), everything else
+ * by sharp (decode and resize in one call).
  *
  * Corrupt samples. A sample that cannot be read or decoded raises a `SampleError` naming its
  * origin ("<file>#<record>" or the file path). `decodeSplit` takes `onCorrupt`:
@@ -14,10 +15,11 @@
  * (first and last included); one with fewer repeats frames in order (0,0,1,1,2,2,...).
  * Channels: grey <-> RGB by copying or by luma (ITU-R 601 weights); alpha is dropped.
  */
-import sharp from "sharp";
 import type { ImageTensor } from "../engines/engine";
 import { SampleError, type Frame, type Sample, type Split } from "./dataset";
 import { decodeSimplePng, pngChannels, readPngHeader, type RawImage } from "./png";
+import { resizeTensor } from "./resize";
+import { loadSharp } from "../util/sharp";
 
 export interface FrameShape {
   frames: number;
@@ -60,6 +62,7 @@ export async function probeSample(sample: Sample): Promise<FrameShape> {
   const png = readPngHeader(frame.bytes);
   if (png) return { frames: sample.frames.length, height: png.height, width: png.width, channels: pngChannels(png) };
   try {
+    const sharp = await loadSharp();
     const meta = await sharp(frame.bytes).metadata();
     if (!meta.width || !meta.height) throw new Error("no image size in header");
     return { frames: sample.frames.length, height: meta.height, width: meta.width, channels: meta.channels ?? 3 };
@@ -112,9 +115,16 @@ async function frameAtSize(frame: Frame, target: FrameShape, origin: string): Pr
   } else {
     image = decodeSimplePng(frame.bytes);
   }
-  if (image && image.height === target.height && image.width === target.width) return image;
-  const input = image ? sharp(image.pixels, { raw: { width: image.width, height: image.height, channels: image.channels as 1 | 2 | 3 | 4 } }) : sharp((frame as { bytes: Uint8Array }).bytes);
-  const { data, info } = await input.resize(target.width, target.height, { fit: "fill" }).raw().toBuffer({ resolveWithObject: true });
+  if (image) {
+    if (image.height === target.height && image.width === target.width) return image;
+    const resized = resizeTensor({ pixels: image.pixels, shape: [1, 1, image.height, image.width, image.channels] }, target.height, target.width);
+    return { pixels: resized.pixels, height: target.height, width: target.width, channels: image.channels };
+  }
+  const sharp = await loadSharp();
+  const { data, info } = await sharp((frame as { bytes: Uint8Array }).bytes)
+    .resize(target.width, target.height, { fit: "fill" })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   return { pixels: data, height: info.height, width: info.width, channels: info.channels };
 }
 

@@ -21,9 +21,19 @@ test("a non-integer factor weights the source pixels by the area they share with
   assert.deepEqual([...out.pixels], [Math.round((0 + 45) / 1.5), Math.round((45 + 180) / 1.5)]);
 });
 
-test("a constant image stays constant, the same size is returned as it is, and growing is refused", () => {
+test("a constant image stays constant either way, and the same size is returned as it is", () => {
   const flat = { pixels: new Uint8Array(28 * 28 * 3).fill(200), shape: [1, 1, 28, 28, 3] as const };
   assert.ok(resizeTensor(flat, 16, 16).pixels.every((v) => v === 200));
+  assert.ok(resizeTensor(flat, 48, 20).pixels.every((v) => v === 200));
   assert.equal(resizeTensor(flat, 28, 28), flat);
-  assert.throws(() => resizeTensor(flat, 32, 32), /only shrinks/);
+  assert.throws(() => resizeTensor(flat, 0, 16), /cannot resize 28x28 to 0x16/);
+});
+
+test("enlarging interpolates linearly between pixel centres, edges held", () => {
+  // 1 row of 2 pixels -> 4: output centres at source 0.25 - 0.5 (held at 0), 0.25, 0.75, 1.25 (held at 1).
+  const out = resizeTensor({ pixels: Uint8Array.from([0, 200]), shape: [1, 1, 1, 2, 1] }, 1, 4);
+  assert.deepEqual([...out.pixels], [0, 50, 150, 200]);
+  // Both axes, one enlarged and one shrunk: 2x2 -> 4x1 (columns averaged, rows interpolated).
+  const mixed = resizeTensor({ pixels: Uint8Array.from([0, 100, 200, 100]), shape: [1, 1, 2, 2, 1] }, 4, 1);
+  assert.deepEqual([...mixed.pixels], [50, 75, 125, 150]);
 });

@@ -3,7 +3,7 @@
  * without a canvas, so labels use DejaVu Sans, which librsvg finds through fontconfig.
  */
 import { rename } from "node:fs/promises";
-import sharp from "sharp";
+import { loadSharp } from "../util/sharp";
 import type { TopLevelSpec } from "vega-lite";
 
 export const FONT = "DejaVu Sans";
@@ -32,6 +32,7 @@ export async function renderVegaLite(
   const svg = await vegaLiteToSvg(spec);
   const scale = options.scale ?? 1;
   const temp = `${pngPath}.tmp-${process.pid}.png`;
+  const sharp = await loadSharp();
   const info = await sharp(Buffer.from(svg), { density: 72 * scale }).png().toFile(temp);
   await rename(temp, pngPath);
   return { width: info.width, height: info.height };

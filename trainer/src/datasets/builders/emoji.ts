@@ -7,7 +7,7 @@
  */
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import sharp from "sharp";
+import { loadSharp } from "../../util/sharp";
 import { EmojiFont } from "./emoji-font";
 import { pick, randomInt, seededRandom, splitSizes, uniform, writeTask, type Builder, type PlannedExample, type Random } from "./common";
 
@@ -67,6 +67,7 @@ function randomScene(random: Random, png: Uint8Array): EmojiScene {
 }
 
 async function renderScene(scene: EmojiScene): Promise<Uint8Array> {
+  const sharp = await loadSharp();
   const emoji = await sharp(scene.png).resize(scene.size, scene.size, { fit: "contain", background: { r: 0, g: 0, b: 0, alpha: 0 } }).png().toBuffer();
   return sharp({ create: { width: scene.width, height: scene.height, channels: 3, background: scene.background } })
     .composite([{ input: emoji, left: scene.left, top: scene.top }])

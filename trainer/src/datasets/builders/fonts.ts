@@ -5,7 +5,7 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import sharp from "sharp";
+import { loadSharp } from "../../util/sharp";
 import { pick, randomInt, seededRandom, splitSizes, uniform, writeTask, type Builder, type PlannedExample, type Random } from "./common";
 
 const FONT_DIR = "/usr/share/fonts/truetype";
@@ -90,6 +90,7 @@ export function glyphSvg(g: GlyphSpec): string {
 export async function renderGlyph(g: GlyphSpec): Promise<Uint8Array> {
   // One render at a time (writeTask's concurrency 1): librsvg's text path goes through
   // fontconfig, and parallel renders crashed the process with SIGSEGV (seen in 1 of 2 full builds).
+  const sharp = await loadSharp();
   return sharp(Buffer.from(glyphSvg(g))).removeAlpha().png().toBuffer();
 }
 
