@@ -8,3 +8,4 @@ export * from "./metrics";
 export * from "./scoring/index";
 export * from "./benchmark-matrix";
 export * from "./leaderboard";
+export * from "./shuffle";

@@ -6,8 +6,8 @@
  * sub-policies at half the learning rate. Augmentations the model already handles well are
  * "in distribution"; random ones without this check hurt (the paper's ablation).
  */
-import type { Policy, SubPolicy } from "@autoclint/api";
-import { seededRandom, shuffled, type Random } from "../util/random";
+import { shuffled, type Policy, type SubPolicy } from "@autoclint/api";
+import { seededRandom, type Random } from "../util/random";
 import type { AugmentationSearch, PolicyTrial, SearchContext, SearchOutcome } from "./search";
 import { SEARCH_SPACE } from "./search-space";
 

@@ -1,5 +1,6 @@
 /** The valid split: min(10%, 256) training samples, stratified by (first) label, seeded. */
-import { seededRandom, shuffled } from "../util/random";
+import { shuffled } from "@autoclint/api";
+import { seededRandom } from "../util/random";
 
 export const MAX_VALID_SAMPLES = 256;
 export const VALID_FRACTION = 0.1;
