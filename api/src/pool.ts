@@ -43,6 +43,7 @@ export const AutoClintPoolStatus = Type.Object({
   starting: Type.Optional(Type.Integer({ minimum: 0, description: "Warm pods not ready yet (scheduling, pulling, engine starting)." })),
   claimed: Type.Optional(Type.Integer({ minimum: 0, description: "Pods serving a run." })),
   waitingRuns: Type.Optional(Type.Integer({ minimum: 0, description: "Runs of this class waiting for a pod (served cold)." })),
+  peakWaitingRuns: Type.Optional(Type.Integer({ minimum: 0, description: "The most runs of this class that waited at once since the pool was last idle: the pool holds that many spares (within minWarm..maxWarm) until it is idle again." })),
   lastClaimTime: Type.Optional(Type.String({ format: "date-time", description: "When a pod was last claimed (or the pool was woken): the idle clock." })),
   message: Type.Optional(Type.String()),
 });

@@ -5,16 +5,19 @@
  * claim one pod. The patch labels the pod with the run and attempt, makes the run its controller
  * (it goes with the run, not the pool) and bounds it by the run's budget; then the run's manifest
  * and run environment are POSTed to the pod's standby endpoint: the pod gets them only now.
- * No claimable pod: the run goes cold (a Job, as without pools) and the pool hears of the demand.
+ * A pod that does not take the run (the POST fails: it crashed, its endpoint hangs) is marked and
+ * deleted, and the run claims the next ready pod; it may have been handed the run before failing,
+ * so it is never released to serve another. No pod left: the run goes cold (a Job, as without
+ * pools) and the pool hears of the demand.
  */
 import type { V1Pod } from "@kubernetes/client-node";
-import { API_VERSION, STANDBY_ASSIGN_PATH, STANDBY_PORT, type AutoClintPool, type AutoClintRun } from "@autoclint/api";
+import { API_VERSION, shuffled, STANDBY_ASSIGN_PATH, STANDBY_PORT, type AutoClintPool, type AutoClintRun } from "@autoclint/api";
 import type { ReconcileContext } from "../controller/controller";
 import { KubeApiError } from "../errors";
 import { trainerManifest, trainerRunEnvironment, type TrainerImages } from "./job";
-import { ANNOTATION_CLAIMED_AT, ANNOTATION_RUN, LABEL_ATTEMPT, LABEL_POOL_UID, LABEL_RUN_UID } from "./labels";
+import { ANNOTATION_CLAIMED_AT, ANNOTATION_HANDOVER_FAILED, ANNOTATION_RUN, LABEL_ATTEMPT, LABEL_POOL_UID, LABEL_RUN_UID } from "./labels";
 import { toMillis } from "./observe";
-import { isClaimable, poolDataRoot, whyPoolCannotServe, type PoolDemand } from "./pool";
+import { isAbandoned, isClaimable, poolDataRoot, whyPoolCannotServe, type PoolDemand } from "./pool";
 
 export interface ClaimApi {
   /** Pools in a namespace and a pool's pods: informer caches. */
@@ -46,17 +49,6 @@ export interface ClaimOptions {
   random?: () => number;
 }
 
-export class WarmPodClaimFailed extends Error {
-  override name = "WarmPodClaimFailed";
-  constructor(
-    readonly pod: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
-
 export class WarmPodClaimer {
   private readonly now: () => number;
   private readonly random: () => number;
@@ -78,8 +70,10 @@ export class WarmPodClaimer {
     if (pools.length === 0) return undefined;
     const started = this.now();
     const pods = pools.flatMap((pool) => api.podsOf(namespace, pool.metadata.uid ?? "").map((pod) => ({ pool, pod })));
-    const mine = pods.find(({ pod }) => pod.metadata?.labels?.[LABEL_RUN_UID] === run.metadata.uid && pod.metadata?.labels?.[LABEL_ATTEMPT] === String(attempt));
-    const claimed = mine ?? (await this.claimOne(run, attempt, this.shuffled(pods.filter(({ pod }) => isClaimable(pod)))));
+    const isMine = (pod: V1Pod) => pod.metadata?.labels?.[LABEL_RUN_UID] === run.metadata.uid && pod.metadata?.labels?.[LABEL_ATTEMPT] === String(attempt) && !isAbandoned(pod);
+    // Concurrent claimers read the same cache: random order spreads them over the ready pods.
+    const candidates = [...pods.filter(({ pod }) => isMine(pod)), ...shuffled(pods.filter(({ pod }) => isClaimable(pod)), this.random)];
+    const claimed = await this.claimAndHandOver(run, attempt, candidates, log);
     for (const pool of pools) {
       demand.record(pool.metadata.uid ?? "", started);
       this.options.enqueuePool(namespace, pool.metadata.name);
@@ -89,33 +83,35 @@ export class WarmPodClaimer {
       log.info("no warm pod to claim: going cold", { pools: pools.map((p) => p.metadata.name) });
       return undefined;
     }
-    await this.handOver(run, attempt, claimed.pool, claimed.pod);
     metrics.observeClaim(namespace, claimed.pool.metadata.name, (this.now() - started) / 1000);
     log.info("claimed warm pod", { pod: claimed.pod.metadata?.name, pool: claimed.pool.metadata.name, attempt });
     return claimed.pod;
   }
 
-  private shuffled<T>(items: T[]): T[] {
-    // Concurrent claimers read the same cache: random order spreads them over the ready pods.
-    const out = [...items];
-    for (let i = out.length - 1; i > 0; i--) {
-      const j = Math.floor(this.random() * (i + 1));
-      [out[i], out[j]] = [out[j]!, out[i]!];
-    }
-    return out;
-  }
-
-  private async claimOne(run: AutoClintRun, attempt: number, candidates: { pool: AutoClintPool; pod: V1Pod }[]): Promise<{ pool: AutoClintPool; pod: V1Pod } | undefined> {
-    for (const { pool, pod } of candidates) {
-      try {
-        return { pool, pod: await this.options.api.patchPod(pod.metadata?.namespace ?? "", pod.metadata?.name ?? "", this.claimPatch(run, attempt, pod)) };
-      } catch (error) {
-        // Changed since the cache saw it (another run claimed it, it is going away) or gone: next.
-        if (error instanceof KubeApiError && (error.conflict || error.notFound)) continue;
-        throw error;
-      }
+  /** The first candidate that this run claims and that takes the run; undefined when none does. */
+  private async claimAndHandOver(
+    run: AutoClintRun, attempt: number, candidates: { pool: AutoClintPool; pod: V1Pod }[], log: ReconcileContext["log"],
+  ): Promise<{ pool: AutoClintPool; pod: V1Pod } | undefined> {
+    for (const candidate of candidates) {
+      const pod = candidate.pod.metadata?.labels?.[LABEL_RUN_UID] === run.metadata.uid ? candidate.pod : await this.claimOne(run, attempt, candidate.pod);
+      if (!pod) continue;
+      const refused = await this.handOver(run, attempt, pod);
+      if (refused === undefined) return { pool: candidate.pool, pod };
+      log.warn("a claimed warm pod did not take the run: deleted, trying the next", { pod: pod.metadata?.name, pool: candidate.pool.metadata.name, error: refused });
+      await this.abandon(pod, refused);
     }
     return undefined;
+  }
+
+  /** The pod with this run's claim on it, or undefined when another claim (or its going away) came first. */
+  private async claimOne(run: AutoClintRun, attempt: number, pod: V1Pod): Promise<V1Pod | undefined> {
+    try {
+      return await this.options.api.patchPod(pod.metadata?.namespace ?? "", pod.metadata?.name ?? "", this.claimPatch(run, attempt, pod));
+    } catch (error) {
+      // Changed since the cache saw it (another run claimed it, it is going away) or gone: next.
+      if (error instanceof KubeApiError && (error.conflict || error.notFound)) return undefined;
+      throw error;
+    }
   }
 
   private claimPatch(run: AutoClintRun, attempt: number, pod: V1Pod): Record<string, unknown> {
@@ -133,21 +129,37 @@ export class WarmPodClaimer {
     };
   }
 
-  /** POSTs the run to the pod; a pod that will not take it is deleted (it is the run's now) and the attempt fails with why. */
-  private async handOver(run: AutoClintRun, attempt: number, pool: AutoClintPool, pod: V1Pod): Promise<void> {
-    const name = pod.metadata?.name ?? "";
+  /** POSTs the run to the pod: undefined when it took it, else why not. */
+  private async handOver(run: AutoClintRun, attempt: number, pod: V1Pod): Promise<string | undefined> {
     const claim = run.spec.dataset.source.pvc;
     const body = {
       manifest: trainerManifest(run, claim ? poolDataRoot(claim) : undefined),
       env: trainerRunEnvironment(run, attempt, { natsUrl: this.options.natsUrl }),
     };
+    if (!pod.status?.podIP) return "the pod has no IP";
     try {
-      if (!pod.status?.podIP) throw new Error("the pod has no IP");
       await this.options.api.assign(`http://${pod.status.podIP}:${STANDBY_PORT}${STANDBY_ASSIGN_PATH}`, body);
+      return undefined;
     } catch (error) {
-      await this.options.api.deletePod(pod.metadata?.namespace ?? "", name);
-      throw new WarmPodClaimFailed(name, `warm pod ${name} of pool ${pool.metadata.name} did not take run ${run.metadata.name}: ${(error as Error).message}`, { cause: error });
+      return (error as Error).message;
     }
+  }
+
+  /**
+   * A claimed pod that did not take the run: it may hold the run's spec (the POST may have failed
+   * after it arrived), so it is never released to another run. Marked first, so that the run does
+   * not count it as its attempt (and the pool deletes it should this delete fail), then deleted.
+   */
+  private async abandon(pod: V1Pod, why: string): Promise<void> {
+    const namespace = pod.metadata?.namespace ?? "";
+    const name = pod.metadata?.name ?? "";
+    try {
+      await this.options.api.patchPod(namespace, name, { metadata: { annotations: { [ANNOTATION_HANDOVER_FAILED]: why.slice(0, 1000) } } });
+    } catch (error) {
+      if (error instanceof KubeApiError && error.notFound) return;
+      throw error;
+    }
+    await this.options.api.deletePod(namespace, name);
   }
 }
 

@@ -16,6 +16,11 @@ export const ANNOTATION_BENCHMARK = "autoclint.io/benchmark";
 export const ANNOTATION_MANIFEST = "autoclint.io/run-manifest";
 /** When a run claimed a warm pod (RFC 3339 with milliseconds): the run's clock starts about then. */
 export const ANNOTATION_CLAIMED_AT = "autoclint.io/claimed-at";
+/**
+ * On a claimed warm pod that would not take its run (the hand-over POST failed): why. The pod is
+ * deleted; until it is gone its run does not count it as an attempt and the pool deletes it again.
+ */
+export const ANNOTATION_HANDOVER_FAILED = "autoclint.io/handover-failed";
 
 /**
  * The run finalizer: a deleted run's NATS events are purged (by its uid's subjects) before the API

@@ -22,7 +22,7 @@ function poolFixture(spec: Partial<AutoClintPool["spec"]> = {}, status?: AutoCli
 }
 
 let serial = 0;
-function warmPod(shape: { ready?: boolean; phase?: string; claimedAt?: number; deleting?: boolean; created?: number } = {}): V1Pod {
+function warmPod(shape: { ready?: boolean; phase?: string; claimedAt?: number; deleting?: boolean; created?: number; node?: string } = {}): V1Pod {
   const labels: Record<string, string> = { [LABEL_POOL_UID]: "pool-uid" };
   const annotations: Record<string, string> = {};
   if (shape.claimedAt !== undefined) Object.assign(labels, { [LABEL_RUN_UID]: "uid-1", [LABEL_ATTEMPT]: "0" });
@@ -32,13 +32,14 @@ function warmPod(shape: { ready?: boolean; phase?: string; claimedAt?: number; d
       name: `gpu1-${serial++}`, namespace: "team-a", labels, annotations, resourceVersion: "5",
       creationTimestamp: new Date(T0 + (shape.created ?? 0) * 1000), ...(shape.deleting ? { deletionTimestamp: new Date(T0) } : {}),
     },
+    ...(shape.node === undefined ? {} : { spec: { nodeName: shape.node, containers: [] } }),
     status: { phase: shape.phase ?? "Running", conditions: [{ type: "Ready", status: shape.ready ? "True" : "False" }] },
   };
 }
 
-const plan = (pool: AutoClintPool, pods: V1Pod[], nowSeconds: number, extra: { waitingRuns?: number; creating?: number; lastDemand?: number } = {}) =>
+const plan = (pool: AutoClintPool, pods: V1Pod[], nowSeconds: number, extra: { waitingRuns?: number; refusedRuns?: number; creating?: number; lastDemand?: number } = {}) =>
   planPool({
-    pool, pods, creating: extra.creating ?? 0, waitingRuns: extra.waitingRuns ?? 0, now: T0 + nowSeconds * 1000,
+    pool, pods, creating: extra.creating ?? 0, waitingRuns: extra.waitingRuns ?? 0, refusedRuns: extra.refusedRuns ?? 0, now: T0 + nowSeconds * 1000,
     ...(extra.lastDemand === undefined ? {} : { lastDemandMs: T0 + extra.lastDemand * 1000 }),
   });
 
@@ -50,11 +51,40 @@ void test("a new pool creates minWarm pods, counting the ones it created that th
   assert.deepEqual([status.desired, status.ready, status.starting, status.claimed], [2, 1, 1, 1]);
 });
 
-void test("the pool grows with runs waiting for a pod, up to maxWarm, and a claimed pod is replaced", () => {
-  assert.equal(plan(poolFixture(), [], 1, { waitingRuns: 3 }).create, 3);
-  assert.equal(plan(poolFixture(), [], 1, { waitingRuns: 9 }).create, 4, "capped by maxWarm");
+void test("the pool grows to the most runs that waited at once, up to maxWarm, holds that until idle, and replaces a claimed pod", () => {
+  const waited = plan(poolFixture(), [], 1, { waitingRuns: 3 });
+  assert.deepEqual([waited.status.desired, waited.status.peakWaitingRuns, waited.create], [3, 3, 0], "nothing is created while runs wait");
+  const placed = plan(poolFixture({}, waited.status), [], 2);
+  assert.deepEqual([placed.status.desired, placed.create], [3, 3], "once they are placed, it grows to what waited");
+  assert.equal(plan(poolFixture({}, { peakWaitingRuns: 9 }), [], 2).create, 4, "capped by maxWarm");
+  const idle = plan(poolFixture({}, { peakWaitingRuns: 3, lastClaimTime: at(0) }), [], 301);
+  assert.deepEqual([idle.status.desired, idle.status.peakWaitingRuns], [0, 0], "idle forgets the peak");
   // Two ready pods, one claimed since: it no longer counts, one more is made.
   assert.equal(plan(poolFixture(), [warmPod({ ready: true }), warmPod({ claimedAt: 1 })], 2).create, 1);
+});
+
+void test("runs before spares: while runs of its class wait the pool creates nothing; spares give way to runs the scheduler refused", () => {
+  // The burst: 3 warm pods claimed, 7 runs went cold and wait for the one node.
+  const pool = poolFixture({ minWarm: 3, maxWarm: 3 });
+  const claimed = [warmPod({ claimedAt: 1, node: "n" }), warmPod({ claimedAt: 1, node: "n" }), warmPod({ claimedAt: 1, node: "n" })];
+  const burst = plan(pool, claimed, 2, { waitingRuns: 7 });
+  assert.deepEqual([burst.create, burst.delete.length], [0, 0], "no replacement competes with the cold runs for the node");
+  assert.match(burst.status.message ?? "", /once the 7 waiting run/);
+  assert.ok(burst.requeueAfterMs !== undefined && burst.requeueAfterMs <= 5000, "looks again soon: no event of a cold pod reaches the pool");
+  assert.equal(plan(pool, claimed, 3).create, 3, "it replenishes once they are placed");
+  // Spares made before the runs went cold: the ones without a node only queue against the refused runs;
+  // of those with a node, one per refused run goes, not-ready first, then the newest.
+  const unplaced = warmPod({ created: 1 });
+  const oldReady = warmPod({ ready: true, node: "n", created: 1 });
+  const newReady = warmPod({ ready: true, node: "n", created: 2 });
+  const starting = warmPod({ ready: false, node: "n", created: 3 });
+  const spares = [oldReady, newReady, starting, unplaced];
+  const four = poolFixture({ minWarm: 4, maxWarm: 4 });
+  const names = (pods: V1Pod[]) => pods.map((p) => p.metadata?.name).sort();
+  assert.deepEqual(names(plan(four, spares, 4, { waitingRuns: 2, refusedRuns: 0 }).delete), [], "waiting, not refused: nothing is taken away");
+  assert.deepEqual(names(plan(four, spares, 4, { waitingRuns: 2, refusedRuns: 1 }).delete), names([unplaced, starting]));
+  assert.deepEqual(names(plan(four, spares, 4, { waitingRuns: 2, refusedRuns: 2 }).delete), names([unplaced, starting, newReady]));
+  assert.equal(plan(four, spares, 4, { waitingRuns: 2, refusedRuns: 2 }).create, 0);
 });
 
 void test("after idleSeconds with no claim and no demand the pool scales to zero; a claim or a cold run wakes it", () => {
@@ -95,7 +125,11 @@ void test("a pool serves a run of its exact class only", () => {
   assert.equal(whyPoolCannotServe(pool, run({ dataset: { source: { url: "https://d.example/x.tar" } } }), IMAGES), undefined);
   assert.match(whyPoolCannotServe({ ...pool, metadata: { ...pool.metadata, namespace: "team-b" } }, run({}), IMAGES)!, /namespace/);
   const waiting = [run({}), run({}), runFixture({ dataset: { source: { pvc: "datasets", path: "m" } }, resources: { gpu: 1 } }, { phase: "Running" })];
-  assert.equal(waitingRunsOf(pool, waiting, IMAGES), 2);
+  const refused = runFixture({ dataset: { source: { pvc: "datasets", path: "m" } }, resources: { gpu: 1 } }, {
+    phase: "Scheduling", conditions: [{ type: "Scheduled", status: "False", reason: "Unschedulable", message: "0/1 nodes are available: 1 Insufficient cpu.", lastTransitionTime: at(1) }],
+  });
+  assert.deepEqual(waitingRunsOf(pool, waiting, IMAGES), { waiting: 2, refused: 0 });
+  assert.deepEqual(waitingRunsOf(pool, [...waiting, refused], IMAGES), { waiting: 3, refused: 1 });
 });
 
 void test("a warm pod is restricted, has no service-account token, no run and no credentials, and is ready only when its standby trainer says so", () => {

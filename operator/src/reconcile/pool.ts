@@ -11,7 +11,7 @@ import {
 } from "@autoclint/api";
 import type { Reconciler, ReconcileContext, ReconcileRequest, ReconcileResult } from "../controller/controller";
 import { resourceRequirements, scratchVolumes, TRAINER_CONTAINER, TRAINER_CONTAINER_SECURITY_CONTEXT, TRAINER_SCRATCH_ENV, trainerImage, trainerPodSecurityContext, type TrainerImages } from "./job";
-import { ANNOTATION_CLAIMED_AT, LABEL_MANAGED_BY, LABEL_NAME, LABEL_POOL, LABEL_POOL_UID, LABEL_RUN_UID, MANAGED_BY } from "./labels";
+import { ANNOTATION_CLAIMED_AT, ANNOTATION_HANDOVER_FAILED, LABEL_MANAGED_BY, LABEL_NAME, LABEL_POOL, LABEL_POOL_UID, LABEL_RUN_UID, MANAGED_BY } from "./labels";
 import { toMillis } from "./observe";
 import { isTerminal } from "./plan";
 import { patchOwnedStatus, type StatusPatcher } from "./status";
@@ -40,6 +40,8 @@ export function whyPoolCannotServe(pool: AutoClintPool, run: AutoClintRun, image
 
 export const isPoolPod = (pod: V1Pod) => pod.metadata?.labels?.[LABEL_POOL_UID] !== undefined;
 export const isClaimed = (pod: V1Pod) => pod.metadata?.labels?.[LABEL_RUN_UID] !== undefined;
+/** A claimed pod that did not take its run (claim.ts): neither the run's attempt nor the pool's to keep. */
+export const isAbandoned = (pod: V1Pod) => pod.metadata?.annotations?.[ANNOTATION_HANDOVER_FAILED] !== undefined;
 const isFinished = (pod: V1Pod) => pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed";
 export const isReady = (pod: V1Pod) => pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 /** A pod a run may claim: the pool's, unclaimed, not going away, its standby trainer warm. */
@@ -104,8 +106,10 @@ export interface PoolPlanInput {
   pods: V1Pod[];
   /** Pods this operator created that the cache does not show yet (counted as starting). */
   creating: number;
-  /** Runs of the pool's class with no pod running them yet (they went cold). */
+  /** Runs of the pool's class with no pod running them yet: about to claim, or gone cold and not yet placed. */
   waitingRuns: number;
+  /** Of those, the runs whose cold pod the scheduler refused (no node has room for it now). */
+  refusedRuns: number;
   /** The latest moment a run of this class wanted a pod (claimed one or went cold); undefined when none. */
   lastDemandMs?: number;
   now: number;
@@ -124,14 +128,32 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
  * What the pool wants now. Active (a claim or a cold run within idleSeconds, or runs waiting):
- * unclaimed pods between minWarm and maxWarm, as many as runs wait; idle: none. Pure.
+ * unclaimed pods between minWarm and maxWarm, as many as the most runs that waited at once since
+ * it was last idle (it holds that size until idle: a burst that went cold asks for more spares next
+ * time); idle: none. Pure.
+ *
+ * Runs before spares. A run that went cold cannot take a warm pod any more, and a spare competes
+ * with its pod for the same node (same class: the same resources). So while any run of the class
+ * waits, the pool creates nothing (it replenishes once they are placed); and when the scheduler has
+ * refused runs of its class, it deletes its spares that have no node yet (they only queue against
+ * those runs) and, for each refused run, one spare that holds a node (not-ready first, then the
+ * newest). Without the last rule a spare placed just before a run went cold keeps that run out
+ * until the run's scheduling deadline, while the waiting run keeps the pool from ever going idle.
+ *
+ * Why not a lower PriorityClass for spares (the cluster-overprovisioning pattern, where the
+ * scheduler preempts them for runs): a pod's priority is fixed at creation, so a claimed pod,
+ * which is a run from then on, would keep the spare's low priority and could itself be preempted
+ * by any cold run; and the chart would have to ship a cluster-scoped PriorityClass that a
+ * namespaced install cannot create. The pool knows which pods are spares; it yields them itself.
  */
-export function planPool({ pool, pods, creating, waitingRuns, lastDemandMs, now }: PoolPlanInput): PoolPlan {
+export function planPool({ pool, pods, creating, waitingRuns, refusedRuns, lastDemandMs, now }: PoolPlanInput): PoolPlan {
   const idleMs = (pool.spec.idleSeconds ?? DEFAULT_IDLE_SECONDS) * 1000;
   const live = pods.filter((p) => !p.metadata?.deletionTimestamp);
   const unclaimed = live.filter((p) => !isClaimed(p) && !isFinished(p));
   const finishedUnclaimed = live.filter((p) => !isClaimed(p) && isFinished(p));
-  const claimed = live.filter((p) => isClaimed(p) && !isFinished(p));
+  const claimed = live.filter((p) => isClaimed(p) && !isFinished(p) && !isAbandoned(p));
+  // Their claimer deletes them; should that delete have failed, the pool does it.
+  const abandoned = live.filter(isAbandoned);
   const claimTimes = live.map((p) => toMillis(p.metadata?.annotations?.[ANNOTATION_CLAIMED_AT])).filter((t): t is number => t !== undefined);
   const lastActive = Math.max(
     toMillis(pool.status?.lastClaimTime) ?? toMillis(pool.metadata.creationTimestamp) ?? now,
@@ -140,11 +162,13 @@ export function planPool({ pool, pods, creating, waitingRuns, lastDemandMs, now 
     waitingRuns > 0 ? now : 0,
   );
   const idle = now - lastActive >= idleMs;
-  const desired = idle ? 0 : Math.min(pool.spec.maxWarm, Math.max(pool.spec.minWarm, waitingRuns));
+  const peakWaitingRuns = idle ? 0 : Math.max(waitingRuns, pool.status?.peakWaitingRuns ?? 0);
+  const desired = idle ? 0 : Math.min(pool.spec.maxWarm, Math.max(pool.spec.minWarm, peakWaitingRuns));
   const have = unclaimed.length + creating;
   // Spares go not-ready first (they cost the most to bring back least), then the newest ready ones.
   const byReadiness = [...unclaimed].sort((a, b) => Number(isReady(a)) - Number(isReady(b)) || (toMillis(b.metadata?.creationTimestamp) ?? 0) - (toMillis(a.metadata?.creationTimestamp) ?? 0));
-  const spares = have > desired ? byReadiness.slice(0, Math.min(unclaimed.length, have - desired)) : [];
+  const surplus = have > desired ? byReadiness.slice(0, Math.min(unclaimed.length, have - desired)) : [];
+  const yielded = refusedRuns > 0 ? spareToYield(byReadiness.filter((p) => !surplus.includes(p)), refusedRuns) : [];
   const ready = unclaimed.filter(isReady).length;
   const status: AutoClintPoolStatus = {
     observedGeneration: pool.metadata.generation,
@@ -153,12 +177,27 @@ export function planPool({ pool, pods, creating, waitingRuns, lastDemandMs, now 
     starting: unclaimed.length - ready + creating,
     claimed: claimed.length,
     waitingRuns,
+    peakWaitingRuns,
     lastClaimTime: iso(lastActive),
-    message: idle ? "idle: scaled to zero until a run of its class comes" : `${ready} ready of ${desired} wanted`,
+    message: idle ? "idle: scaled to zero until a run of its class comes" : poolMessage(ready, desired, waitingRuns, refusedRuns),
   };
-  const plan: PoolPlan = { status, create: Math.max(0, desired - have), delete: [...spares, ...finishedUnclaimed] };
-  if (!idle) plan.requeueAfterMs = Math.max(1000, Math.min(lastActive + idleMs - now + 100, 30_000));
+  const create = waitingRuns > 0 ? 0 : Math.max(0, desired - have);
+  const plan: PoolPlan = { status, create, delete: [...surplus, ...yielded, ...finishedUnclaimed, ...abandoned] };
+  // While runs wait, look again soon: the pool replenishes once they are placed, and no event of a cold pod reaches it.
+  if (!idle) plan.requeueAfterMs = Math.max(1000, Math.min(lastActive + idleMs - now + 100, waitingRuns > 0 ? 5000 : 30_000));
   return plan;
+}
+
+/** The spares that give way to `refused` runs the scheduler could not place: all without a node, and one with a node per run. */
+function spareToYield(byReadiness: V1Pod[], refused: number): V1Pod[] {
+  const placed = byReadiness.filter((p) => p.spec?.nodeName);
+  return [...byReadiness.filter((p) => !p.spec?.nodeName), ...placed.slice(0, refused)];
+}
+
+function poolMessage(ready: number, desired: number, waiting: number, refused: number): string {
+  if (refused > 0) return `${ready} ready of ${desired} wanted; ${refused} run(s) of its class wait for a node: spares give way to them`;
+  if (waiting > 0) return `${ready} ready of ${desired} wanted; replenishing once the ${waiting} waiting run(s) of its class are placed`;
+  return `${ready} ready of ${desired} wanted`;
 }
 
 /** The Kubernetes calls and caches the pool reconciler needs. */
@@ -235,14 +274,19 @@ export class PoolDemand {
   }
 }
 
-/** Runs a pool serves that have no pod running them yet: no claimed pod, phase Pending or Scheduling. */
-export function waitingRunsOf(pool: AutoClintPool, runs: AutoClintRun[], images: TrainerImages): number {
-  return runs.filter((run) => {
+/**
+ * Runs a pool serves that have no pod running them yet (no claimed pod, phase Pending or
+ * Scheduling), and of those the ones the scheduler refused a node (condition Scheduled False).
+ */
+export function waitingRunsOf(pool: AutoClintPool, runs: AutoClintRun[], images: TrainerImages): { waiting: number; refused: number } {
+  const waiting = runs.filter((run) => {
     const phase = run.status?.phase;
     if (isTerminal(phase) || run.spec.cancel || run.metadata.deletionTimestamp) return false;
     if (phase !== undefined && phase !== "Pending" && phase !== "Scheduling") return false;
     return whyPoolCannotServe(pool, run, images) === undefined;
-  }).length;
+  });
+  const refused = waiting.filter((run) => run.status?.phase === "Scheduling" && run.status.conditions?.some((c) => c.type === "Scheduled" && c.status === "False"));
+  return { waiting: waiting.length, refused: refused.length };
 }
 
 export class PoolReconciler implements Reconciler {
@@ -266,14 +310,14 @@ export class PoolReconciler implements Reconciler {
     const cached = api.podsOf(namespace, uid);
     const { creating, deleting } = demand.pending(uid, new Set(cached.map((p) => p.metadata?.name ?? "")), now);
     const pods = cached.filter((p) => !deleting.has(p.metadata?.name ?? ""));
-    const waitingRuns = waitingRunsOf(pool, api.runsIn(namespace), this.options.pod.images);
+    const { waiting: waitingRuns, refused: refusedRuns } = waitingRunsOf(pool, api.runsIn(namespace), this.options.pod.images);
     const lastDemandMs = demand.last(uid);
-    const plan = planPool({ pool, pods, creating, waitingRuns, now, ...(lastDemandMs === undefined ? {} : { lastDemandMs }) });
+    const plan = planPool({ pool, pods, creating, waitingRuns, refusedRuns, now, ...(lastDemandMs === undefined ? {} : { lastDemandMs }) });
     for (const pod of plan.delete) {
       const podName = pod.metadata?.name ?? "";
       await api.deletePod(namespace, podName, pod.metadata?.resourceVersion);
       demand.expectDeleted(uid, podName, now);
-      log.info("deleted warm pod", { pod: podName, ready: isReady(pod) });
+      log.info("deleted warm pod", { pod: podName, ready: isReady(pod), node: pod.spec?.nodeName, refusedRuns });
     }
     for (let i = 0; i < plan.create; i++) {
       const created = await api.createPod(renderPoolPod(pool, this.options.pod));

@@ -11,7 +11,7 @@ import { renderTrainerJob, type TrainerJobOptions } from "./job";
 import type { WarmPodClaimer } from "./claim";
 import { ANNOTATION_CLAIMED_AT, FINALIZER_PURGE_EVENTS, LABEL_ATTEMPT, LABEL_RUN_UID } from "./labels";
 import { attemptOfJob, observeAttempt, observeClaimedPod, toMillis, type AttemptObservation } from "./observe";
-import { isClaimed, isPoolPod } from "./pool";
+import { isAbandoned, isClaimed, isPoolPod } from "./pool";
 import { startupStory } from "./startup";
 import { holdTickingCounters } from "./counters";
 import { isTerminal, planRun, RECONCILER_STATUS_FIELDS, type KubeEventSpec, type NameTaken } from "./plan";
@@ -67,7 +67,7 @@ export function observeAttempts(jobs: V1Job[], pods: V1Pod[], now: number): Atte
       const attempt = String(attemptOfJob(job));
       return observeAttempt(job, jobPods.filter((p) => p.metadata?.labels?.[LABEL_ATTEMPT] === attempt), now);
     });
-  const claimed = pods.filter((p) => isPoolPod(p) && isClaimed(p)).map((p) => observeClaimedPod(p, toMillis(p.metadata?.annotations?.[ANNOTATION_CLAIMED_AT]), now));
+  const claimed = pods.filter((p) => isPoolPod(p) && isClaimed(p) && !isAbandoned(p)).map((p) => observeClaimedPod(p, toMillis(p.metadata?.annotations?.[ANNOTATION_CLAIMED_AT]), now));
   return [...fromJobs, ...claimed].sort((a, b) => a.attempt - b.attempt);
 }
 
