@@ -67,7 +67,7 @@ async function run(qualities: (0 | 0.5 | 1)[], standing?: { validScore: number }
   const standingRecord: TestPredictionRecord = { index: 0, at: 0.5 };
   const summary = await runAutoClint(
     data,
-    { budget: 30, tau: 8, seed: 0, ...(standing ? { standing: { record: standingRecord, validScore: standing.validScore } } : {}) },
+    { budget: 30, tau: 8, seed: 0, ...(standing ? { standing: { records: [standingRecord], validScore: standing.validScore } } : {}) },
     {
       engine,
       now: () => clock.t,
@@ -147,7 +147,7 @@ async function runScored(qualities: (0 | 0.5 | 1)[], config: { predictSeconds?: 
     {
       budget: 30, tau: 8, seed: 0,
       ...(config.predictSeconds === undefined ? {} : { predictSeconds: config.predictSeconds }),
-      ...(config.standing === undefined ? {} : { standing: { record: { index: 0, at: 0.5 }, validScore: config.standing } }),
+      ...(config.standing === undefined ? {} : { standing: { records: [{ index: 0, at: 0.5 }], validScore: config.standing } }),
     },
     {
       engine: scripted.engine,

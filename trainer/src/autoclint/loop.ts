@@ -58,10 +58,11 @@ export interface LoopConfig {
   seed: number;
   weightsPath?: string;
   /**
-   * A test prediction already made before the loop (the quick model's), with its valid NAUC:
-   * the network's predictions replace it only once its best valid score beats that one.
+   * Test predictions already made before the loop (the quick model's), in order, with the valid
+   * NAUC of the last one, which stands: the network's predictions replace it only once its best
+   * valid score beats that one.
    */
-  standing?: { record: TestPredictionRecord; validScore: number };
+  standing?: { records: TestPredictionRecord[]; validScore: number };
   /** Seconds one test prediction is expected to cost (the start-up speed probe), when measured. */
   predictSeconds?: number;
 }
@@ -151,7 +152,7 @@ export async function runAutoClint(data: PreparedData, config: LoopConfig, deps:
   let cutsSeen = 0;
   const probed = config.predictSeconds !== undefined;
   let predictSeconds = config.predictSeconds ?? data.testRows / ASSUMED_PREDICT_IMAGES_PER_SECOND;
-  const predictions: TestPredictionRecord[] = config.standing ? [config.standing.record] : [];
+  const predictions: TestPredictionRecord[] = config.standing ? [...config.standing.records] : [];
   const imagesPerSecond = () => (trainSeconds > 0 ? trainImages / trainSeconds : 0);
   let stopReason = "budget";
 

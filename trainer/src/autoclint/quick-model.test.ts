@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { ImageTensor } from "../engines/engine";
 import { flatNauc } from "./flat-nauc";
-import { fitQuickModel, pooledFeatures, pooledGrid, predictQuick, solveRidge, type LabeledImages } from "./quick-model";
+import { fitQuickModel, pooledFeatures, pooledGrid, predictQuick, QUICK_FEATURE_STAGES, solveRidge, type LabeledImages } from "./quick-model";
 import { seededRandom, type Random } from "../util/random";
 
 /**
@@ -34,13 +34,17 @@ function syntheticTask(options: { rows: number; classes: number; frames: number;
   return { images, labels };
 }
 
+/** Held-out NAUC of the quick model, the lower of its coarse and fine stages. */
 function heldOutNauc(kind: { classes: number; frames: number; side: number; channels: number; labelsPerRow: (r: Random) => number[] }): number {
   const train = syntheticTask({ ...kind, rows: 400, seed: 1 });
   const valid = syntheticTask({ ...kind, rows: 100, seed: 2 });
   const test = syntheticTask({ ...kind, rows: 300, seed: 3 });
-  const fit = fitQuickModel(train, valid, kind.classes);
-  assert.ok(Number.isFinite(fit.validScore));
-  return flatNauc(test.labels, predictQuick(fit.model, test.images), kind.classes);
+  const scores = QUICK_FEATURE_STAGES.map((maxFeatures) => {
+    const fit = fitQuickModel(train, valid, kind.classes, maxFeatures);
+    assert.ok(Number.isFinite(fit.validScore));
+    return flatNauc(test.labels, predictQuick(fit.model, test.images), kind.classes);
+  });
+  return Math.min(...scores);
 }
 
 const oneLabel = (classes: number) => (r: Random) => [Math.floor(r() * classes)];
@@ -64,6 +68,34 @@ test("the quick model beats chance on video (frames averaged)", () => {
   assert.ok(score > 0.5, `held-out NAUC ${score}`);
 });
 
+test("on images whose background colour varies, the model picks the distance from the background and beats chance", () => {
+  // A random grey background per image; the class's patch (the middle of its quarter) in the opposite grey.
+  const task = (rows: number, seed: number): LabeledImages => {
+    const random = seededRandom(seed);
+    const side = 16;
+    const pixels = new Uint8Array(rows * side * side);
+    const labels = new Float32Array(rows * 4);
+    for (let r = 0; r < rows; r++) {
+      const k = Math.floor(random() * 4);
+      labels[r * 4 + k] = 1;
+      const background = Math.floor(random() * 256);
+      for (let y = 0; y < side; y++) {
+        for (let x = 0; x < side; x++) {
+          const inPatch = Math.floor(y / 8) * 2 + Math.floor(x / 8) === k && y % 8 >= 2 && y % 8 < 6 && x % 8 >= 2 && x % 8 < 6;
+          pixels[r * side * side + y * side + x] = inPatch ? 255 - background : background;
+        }
+      }
+    }
+    return { images: { pixels, shape: [rows, 1, side, side, 1] }, labels };
+  };
+  const train = task(400, 1);
+  const test = task(300, 3);
+  const fit = fitQuickModel(train, task(100, 2), 4);
+  assert.equal(fit.model.transform.relative, true, `chose ${JSON.stringify(fit.model.transform)}`);
+  const score = flatNauc(test.labels, predictQuick(fit.model, test.images), 4);
+  assert.ok(score > 0.5, `held-out NAUC ${score}`);
+});
+
 test("labels that carry no signal give a score near chance, not above it", () => {
   const kind = { classes: 4, frames: 1, side: 16, channels: 1 };
   const train = syntheticTask({ ...kind, rows: 400, seed: 1, labelsPerRow: oneLabel(4) });
@@ -80,6 +112,9 @@ test("the pooled grid keeps features under the cap and averages blocks exactly",
   assert.deepEqual(pooledGrid([1, 1, 28, 28, 1]), { height: 14, width: 14, channels: 1 });
   assert.deepEqual(pooledGrid([1, 1, 32, 32, 3]), { height: 8, width: 8, channels: 3 });
   assert.deepEqual(pooledGrid([1, 1, 8, 8, 1]), { height: 8, width: 8, channels: 1 });
+  // The coarse first stage: at most 64 features before the factor is rounded up.
+  assert.deepEqual(pooledGrid([1, 1, 28, 28, 1], 64), { height: 7, width: 7, channels: 1 });
+  assert.deepEqual(pooledGrid([1, 1, 48, 48, 3], 64), { height: 5, width: 5, channels: 3 });
   // One 2x2 image, two frames: the 1x1 grid is the mean of all 8 pixels, over 255.
   const tensor: ImageTensor = { pixels: Uint8Array.from([0, 255, 255, 0, 255, 255, 255, 255]), shape: [1, 2, 2, 2, 1] };
   const features = pooledFeatures(tensor, { height: 1, width: 1, channels: 1 });
@@ -87,7 +122,10 @@ test("the pooled grid keeps features under the cap and averages blocks exactly",
   assert.ok(Math.abs(features[0]! - 6 / 8) < 1e-12);
   // The pixel exponent applies before pooling: sqrt(64/255) for every pixel of a flat image.
   const flat: ImageTensor = { pixels: new Uint8Array(4).fill(64), shape: [1, 1, 2, 2, 1] };
-  assert.ok(Math.abs(pooledFeatures(flat, { height: 1, width: 1, channels: 1 }, 0.5)[0]! - Math.sqrt(64 / 255)) < 1e-12);
+  assert.ok(Math.abs(pooledFeatures(flat, { height: 1, width: 1, channels: 1 }, { gamma: 0.5, relative: false })[0]! - Math.sqrt(64 / 255)) < 1e-12);
+  // Relative to the background: a 3x3 image with a border of 200 and a centre of 50 pools to 150/9.
+  const framed: ImageTensor = { pixels: Uint8Array.from([200, 200, 200, 200, 50, 200, 200, 200, 200]), shape: [1, 1, 3, 3, 1] };
+  assert.ok(Math.abs(pooledFeatures(framed, { height: 1, width: 1, channels: 1 }, { gamma: 1, relative: true })[0]! - 150 / 255 / 9) < 1e-12);
 });
 
 test("the Cholesky ridge solver solves a known system", () => {

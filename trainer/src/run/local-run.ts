@@ -11,7 +11,8 @@ import type { Exploration, SampleShape } from "../autoclint/explore";
 import { chooseInputSize, type InputSizeChoice } from "../autoclint/input-size";
 import { runAutoClint, type LabeledTensor, type LoopSummary, type PreparedData, type TestPredictionRecord } from "../autoclint/loop";
 import { headOf, prepareData, type EarlyData } from "../autoclint/prepare";
-import { fitQuickModel, predictQuick, type QuickFit } from "../autoclint/quick-model";
+import { MIN_VALID_GAIN } from "../autoclint/anytime";
+import { fitQuickModel, pooledGrid, predictQuick, QUICK_FEATURE_STAGES, type QuickFit } from "../autoclint/quick-model";
 import { fetchDataset } from "../datasets/fetch";
 import { openDataset } from "../datasets/open";
 import { resizeTensor } from "../datasets/resize";
@@ -70,8 +71,10 @@ export interface RunResult {
   skippedTrainSamples: string[];
   timings: Record<string, number>;
   stopReason: string;
-  /** The quick first model: off, or what it predicted and whether the network replaced it. */
-  quickModel: { enabled: false } | { enabled: true; validScore: number; trainRows: number; features: string; predictionAt: number; nauc: number | null; replacedByNetwork: boolean };
+  /** The quick first model: off, or what its standing (last) prediction was and whether the network replaced it. */
+  quickModel:
+    | { enabled: false }
+    | { enabled: true; validScore: number; trainRows: number; features: string; predictionAt: number; nauc: number | null; predictions: number; replacedByNetwork: boolean };
   learningCurvePng: string;
 }
 
@@ -92,23 +95,44 @@ interface QuickPrediction {
 }
 
 /**
- * The quick model's fit and test prediction, written and scored like any other. A fit that cannot
- * be made (no valid column with both labels, a degenerate system) skips the quick model: the
- * network still runs, so it is logged, not fatal.
+ * The quick model's test predictions, written and scored like any other: the coarse stage first
+ * (it goes out soonest), then the fine one only when it scores better on valid (AutoDL scores the
+ * latest prediction). The last one made stands. A fit that cannot be made (no valid column with
+ * both labels, a degenerate system) is skipped: the network still runs, so it is logged, not fatal.
  */
-async function quickPrediction(early: EarlyData, scorer: TestScorer, now: () => number, log: (line: string) => void): Promise<QuickPrediction | undefined> {
-  const started = now();
-  let fit: QuickFit;
-  try {
-    fit = fitQuickModel(early.train, early.valid, early.classes);
-  } catch (error) {
-    log(`quick model skipped: ${(error as Error).message}`);
-    return undefined;
+async function quickPredictions(
+  early: EarlyData,
+  scorer: TestScorer,
+  context: { now: () => number; log: (line: string) => void; onPrediction: (prediction: QuickPrediction, stage: number) => void },
+): Promise<QuickPrediction[]> {
+  const { now, log } = context;
+  const made: QuickPrediction[] = [];
+  let lastGrid: string | undefined;
+  for (const [stage, maxFeatures] of QUICK_FEATURE_STAGES.entries()) {
+    const { height, width, channels } = pooledGrid(early.train.images.shape, maxFeatures);
+    const grid = `${height}x${width}x${channels}`;
+    if (grid === lastGrid) continue; // a small input: the same grid, the same model
+    lastGrid = grid;
+    const started = now();
+    let fit: QuickFit;
+    try {
+      fit = fitQuickModel(early.train, early.valid, early.classes, maxFeatures);
+    } catch (error) {
+      log(`quick model (${grid}) skipped: ${(error as Error).message}`);
+      continue;
+    }
+    const standing = made.at(-1);
+    if (standing && fit.validScore < standing.validScore + MIN_VALID_GAIN) {
+      log(`quick model (${grid}): valid NAUC ${fit.validScore.toFixed(4)} is no better than the standing ${standing.validScore.toFixed(4)}; not predicted`);
+      continue;
+    }
+    const scores = predictQuick(fit.model, early.test);
+    const record = await scorer.record({ scores, passes: 1, rows: early.test.shape[0], classes: early.classes, seconds: now() - started });
+    const prediction = { record, validScore: fit.validScore, trainRows: fit.trainRows, grid: `${grid} pooled ${fit.model.transform.relative ? "|pixel - background|" : "pixels"}^${fit.model.transform.gamma}, ridge ${fit.model.ridge}` };
+    made.push(prediction);
+    context.onPrediction(prediction, stage);
   }
-  const scores = predictQuick(fit.model, early.test);
-  const { grid } = fit.model;
-  const record = await scorer.record({ scores, passes: 1, rows: early.test.shape[0], classes: early.classes, seconds: now() - started });
-  return { record, validScore: fit.validScore, trainRows: fit.trainRows, grid: `${grid.height}x${grid.width}x${grid.channels} pooled pixels^${fit.model.gamma}, ridge ${fit.model.ridge}` };
+  return made;
 }
 
 /** The input size the engine's speed allows (none when the engine cannot measure itself). */
@@ -204,7 +228,7 @@ export async function runLocal(options: LocalRunOptions): Promise<RunResult> {
       status.alc = alc;
       outputs.emit("nauc", { split: "test", nauc, alc, predictionIndex: index, ...context }, { atSeconds: at });
     };
-    let standing: QuickPrediction | undefined;
+    let quick: QuickPrediction[] = [];
     const quickModel = spec.anytime?.quickModel ?? true;
     const prepared = await prepareData(opened.dataset, spec.seed ?? 0, {
       onProgress: (stage, done, total) => {
@@ -214,14 +238,18 @@ export async function runLocal(options: LocalRunOptions): Promise<RunResult> {
         ? {
             onEarlyData: async (early) => {
               mark("earlyDataDecoded");
-              standing = await quickPrediction(early, scorer, now, (line) => reporter.log(line));
-              if (!standing) return;
-              mark("quickPrediction");
-              emitTest(standing.record, { epoch: 0, lr: 0, imagesPerSecond: 0 });
-              reporter.log(
-                `quick model: ridge on ${standing.grid}, ${standing.trainRows} training samples, valid NAUC ${standing.validScore.toFixed(4)}; ` +
-                  `prediction ${standing.record.index} at ${standing.record.at.toFixed(2)} s`,
-              );
+              quick = await quickPredictions(early, scorer, {
+                now,
+                log: (line) => reporter.log(line),
+                onPrediction: (prediction, stage) => {
+                  mark(stage === 0 ? "quickPrediction" : "quickPredictionFine");
+                  emitTest(prediction.record, { epoch: 0, lr: 0, imagesPerSecond: 0 });
+                  reporter.log(
+                    `quick model: ridge on ${prediction.grid}, ${prediction.trainRows} training samples, valid NAUC ${prediction.validScore.toFixed(4)}; ` +
+                      `prediction ${prediction.record.index} at ${prediction.record.at.toFixed(2)} s`,
+                  );
+                },
+              });
             },
           }
         : {}),
@@ -258,6 +286,7 @@ export async function runLocal(options: LocalRunOptions): Promise<RunResult> {
 
     // -------------------------------------------------------------- the loop
     const search = searchFromSpec(spec);
+    const standing = quick.at(-1);
     const summary = await runAutoClint(
       data,
       {
@@ -265,7 +294,7 @@ export async function runLocal(options: LocalRunOptions): Promise<RunResult> {
         tau: spec.model?.tau ?? 8,
         seed: spec.seed ?? 0,
         ...(spec.model?.weights ? { weightsPath: spec.model.weights } : {}),
-        ...(standing ? { standing: { record: standing.record, validScore: standing.validScore } } : {}),
+        ...(standing ? { standing: { records: quick.map((q) => q.record), validScore: standing.validScore } } : {}),
         ...(sizing ? { predictSeconds: sizing.predictSeconds } : {}),
       },
       {
@@ -335,7 +364,8 @@ export async function runLocal(options: LocalRunOptions): Promise<RunResult> {
             features: standing.grid,
             predictionAt: standing.record.at,
             nauc: standing.record.nauc ?? null,
-            replacedByNetwork: summary.predictions.length > 1,
+            predictions: quick.length,
+            replacedByNetwork: summary.predictions.length > quick.length,
           }
         : { enabled: false },
       learningCurvePng,
