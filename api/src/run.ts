@@ -22,6 +22,34 @@ export function isUri(value: string): boolean {
 }
 if (!FormatRegistry.Has("uri")) FormatRegistry.Set("uri", isUri);
 
+/** Environment variable through which the trainer gets a dataset secretRef's value (never the manifest, never a log). */
+export const DATASET_CREDENTIAL_ENV = "AUTOCLINT_DATASET_CREDENTIAL";
+
+export const DatasetSecretRef = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 253, pattern: "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", description: "Secret in the run's namespace." }),
+    key: Type.String({ minLength: 1, maxLength: 253, pattern: "^[-._a-zA-Z0-9]+$", description: "Key in the Secret whose value is the credential." }),
+    header: Type.Optional(
+      Type.String({
+        minLength: 1, maxLength: 128, pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+        description: "HTTP header that carries the value on the download (default Authorization, e.g. with a value `Bearer <token>`).",
+      }),
+    ),
+    env: Type.Optional(
+      Type.String({
+        minLength: 1, maxLength: 128, pattern: "^[A-Za-z_][A-Za-z0-9_]*$",
+        description: "Instead of a header: the environment variable of the trainer container that holds the value (for an image that reads it itself).",
+      }),
+    ),
+  },
+  {
+    description:
+      "A credential for the dataset download, from a Secret in the run's namespace: sent as an HTTP header (default) or set as an environment variable. The operator never reads it; the trainer's pod gets it by reference. Runs with one are served cold, never by a warm pool.",
+    "x-kubernetes-validations": [{ rule: "!(has(self.header) && has(self.env))", message: "dataset.source.secretRef takes header or env, not both" }],
+  },
+);
+export type DatasetSecretRef = Static<typeof DatasetSecretRef>;
+
 export const DatasetSource = Type.Object(
   {
     path: Type.Optional(
@@ -35,6 +63,7 @@ export const DatasetSource = Type.Object(
     url: Type.Optional(
       Type.String({ format: "uri", pattern: "^https?://", maxLength: 2048, description: "HTTP(S) URL of a .tar or .tar.gz of the dataset folder." }),
     ),
+    secretRef: Type.Optional(DatasetSecretRef),
   },
   {
     ...Description("Where the dataset lives: `path` (optionally inside `pvc`) or `url`."),
@@ -42,6 +71,7 @@ export const DatasetSource = Type.Object(
     "x-kubernetes-validations": [
       { rule: "has(self.path) != has(self.url)", message: "dataset.source needs exactly one of path or url" },
       { rule: "!has(self.pvc) || has(self.path)", message: "dataset.source.pvc requires path (the dataset folder inside the claim)" },
+      { rule: "!has(self.secretRef) || has(self.url)", message: "dataset.source.secretRef is a credential for the download: it requires url" },
     ],
   },
 );

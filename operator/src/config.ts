@@ -24,6 +24,12 @@ export interface OperatorConfig {
   /** NATS as trainer pods reach it (often the same). */
   trainerNatsUrl: string;
   durableConsumer: string;
+  /**
+   * NATS in JWT mode (the chart's default): where the authority's seeds (a Secret) and the server's
+   * trust configuration (a ConfigMap) live, both in the operator's namespace (events/authority.ts).
+   * Undefined: NATS without authentication, and trainers get no credential.
+   */
+  natsAuthority?: { namespace: string; secret: string; configMap: string };
   /** Store limits of the event stream: a backstop to purging deleted runs' events. */
   streamMaxAgeSeconds: number;
   streamMaxBytes: number;
@@ -52,6 +58,15 @@ function integer(env: Env, name: string, fallback: number): number {
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer, got ${raw}`);
   return value;
+}
+
+function natsAuthorityConfig(env: Env, namespace: string): OperatorConfig["natsAuthority"] {
+  const secret = env.AUTOCLINT_NATS_AUTHORITY_SECRET || undefined;
+  const configMap = env.AUTOCLINT_NATS_AUTH_CONFIGMAP || undefined;
+  if ((secret === undefined) !== (configMap === undefined)) {
+    throw new Error("AUTOCLINT_NATS_AUTHORITY_SECRET and AUTOCLINT_NATS_AUTH_CONFIGMAP go together (the chart sets both): set both for NATS in JWT mode, or neither");
+  }
+  return secret && configMap ? { namespace, secret, configMap } : undefined;
 }
 
 export function loadConfig(env: Env): OperatorConfig {
@@ -88,6 +103,8 @@ export function loadConfig(env: Env): OperatorConfig {
     activeRequeueSeconds: Math.max(1, integer(env, "AUTOCLINT_ACTIVE_REQUEUE_SECONDS", 30)),
     logLevel: (env.AUTOCLINT_LOG_LEVEL as LogLevel | undefined) ?? "info",
   };
+  const natsAuthority = natsAuthorityConfig(env, config.leaseNamespace);
+  if (natsAuthority) config.natsAuthority = natsAuthority;
   if (pullPolicy === "Always" || pullPolicy === "IfNotPresent" || pullPolicy === "Never") config.trainerImagePullPolicy = pullPolicy;
   return config;
 }

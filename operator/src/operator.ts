@@ -8,7 +8,9 @@ import type { AutoClintBenchmark, AutoClintPool, AutoClintRun } from "@autoclint
 import type { OperatorConfig } from "./config";
 import { Controller } from "./controller/controller";
 import { WorkQueue } from "./controller/queue";
+import { kubeAuthorityStore, ensureNatsAuthority, type AuthorityStore } from "./events/authority";
 import { EventConsumer } from "./events/consumer";
+import { issueOperatorCredential, issueTrainerCredential, type NatsAuthority } from "./events/credentials";
 import { startHttpServer, type RunningHttpServer } from "./http";
 import {
   BENCHMARK_RESOURCE, POOL_RESOURCE, RUN_RESOURCE, KubeResources, connectKube, customSource, jobSource, kubeCall, orUndefinedIfNotFound, podSource,
@@ -60,6 +62,23 @@ export function statusOnlyUpdate(next: AutoClintRun, previous: AutoClintRun | un
   if (!previous || previous.metadata.resourceVersion === next.metadata.resourceVersion) return false;
   const meta = (run: AutoClintRun) => [run.metadata.generation, run.metadata.deletionTimestamp, run.metadata.labels, run.metadata.annotations];
   return JSON.stringify(meta(previous)) === JSON.stringify(meta(next));
+}
+
+/**
+ * The authority (made on the first start) and the operator's own credential; until they are loaded
+ * nothing reconciles or consumes. An unreadable Secret (RBAC, not installed) is logged and retried.
+ */
+async function loadNatsIdentity(store: AuthorityStore, log: Logger, going: () => boolean): Promise<{ authority?: NatsAuthority; operatorCreds?: string }> {
+  for (let failures = 1; going(); failures++) {
+    try {
+      const authority = await ensureNatsAuthority(store, log);
+      return { authority, operatorCreds: await issueOperatorCredential(authority) };
+    } catch (error) {
+      log.warn("cannot load the NATS authority: retrying", { error, failures });
+      await new Promise((resolve) => setTimeout(resolve, backoffDelayMs(failures, { baseMs: 1000, maxMs: 30_000 })));
+    }
+  }
+  return {};
 }
 
 export async function startOperator(config: OperatorConfig, kubeConfig: KubeConfig, log: Logger, hooks: OperatorHooks = {}): Promise<RunningOperator> {
@@ -115,6 +134,14 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
   const podsOfPool = (namespace: string, poolUid: string) =>
     podInformer.list().filter((pod) => pod.metadata?.namespace === namespace && pod.metadata.labels?.[LABEL_POOL_UID] === poolUid);
   const poolDemand = new PoolDemand();
+  // NATS in JWT mode: loaded (or made) once this replica leads, before any reconcile or consume.
+  const nats: { authority?: NatsAuthority; operatorCreds?: string } = {};
+  const issueCredential = config.natsAuthority
+    ? (grant: Parameters<typeof issueTrainerCredential>[1]) => {
+        if (!nats.authority) throw new Error("the NATS authority is not loaded yet: retrying");
+        return issueTrainerCredential(nats.authority, grant);
+      }
+    : undefined;
   const claimer = new WarmPodClaimer({
     api: {
       poolsIn,
@@ -128,6 +155,7 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
     images: config.trainerImages,
     natsUrl: config.trainerNatsUrl,
     graceSeconds: config.graceSeconds,
+    issueCredential,
     enqueuePool: (namespace, name) => controllerRef.current?.enqueue(POOL_RESOURCE.kind, namespace, name),
   });
   const runReconciler = new RunReconciler({
@@ -141,6 +169,7 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
       podsOf: (ns, runUid) => podInformer.byIndex(runUid).filter((pod) => pod.metadata?.namespace === ns),
       deletedPods: (runUid) => deletedPods.of(runUid),
       createJob: (job) => resources.createJob(job),
+      createSecret: (secret) => resources.createSecret(secret),
       getJob: (ns, name) => resources.getJob(ns, name),
       deleteJob: (ns, name) => resources.deleteJob(ns, name),
       deletePod: (ns, name) => resources.deletePod(ns, name),
@@ -152,6 +181,7 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
     },
     metrics,
     claimer,
+    issueCredential,
     job: {
       images: config.trainerImages,
       imagePullPolicy: config.trainerImagePullPolicy,
@@ -209,7 +239,7 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
   const controller = new Controller(queue, [runReconciler, benchmarkReconciler, poolReconciler], { workers: config.workers, log, metrics });
   controllerRef.current = controller;
   const consumer = new EventConsumer({
-    natsUrl: config.natsUrl, durable: config.durableConsumer, runs: runApi, metrics, log: log.child({ component: "events" }),
+    natsUrl: config.natsUrl, credentials: () => nats.operatorCreds, durable: config.durableConsumer, runs: runApi, metrics, log: log.child({ component: "events" }),
     // Asked only for an event whose named run does not have the subject's uid (rare): a scan of the cache.
     runNameOfUid: (namespace, uid) => runInformer.list().find((run) => run.metadata.uid === uid && run.metadata.namespace === namespace)?.metadata.name,
     streamMaxAgeMs: config.streamMaxAgeSeconds * 1000, streamMaxBytes: config.streamMaxBytes,
@@ -228,7 +258,12 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
 
   let working = false;
   let consumerStarting: Promise<void> | undefined;
+  const loadNatsAuthority = async () => {
+    if (config.natsAuthority) Object.assign(nats, await loadNatsIdentity(kubeAuthorityStore(resources, config.natsAuthority.namespace, config.natsAuthority), log, () => working));
+  };
+  let authorityLoading: Promise<void> = Promise.resolve();
   const startConsumer = async () => {
+    await authorityLoading;
     for (let failures = 1; working; failures++) {
       try {
         await consumer.start();
@@ -242,9 +277,11 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
   const startWork = () => {
     working = true;
     metrics.setLeader(true);
+    authorityLoading = loadNatsAuthority();
     for (const informer of informers) informer.start();
     // Reconcilers read the caches: they start once every informer has listed (client-go's WaitForCacheSync).
     void (async () => {
+      await authorityLoading;
       while (working && informers.some((i) => !i.hasSynced)) await new Promise((resolve) => setTimeout(resolve, 100));
       if (working) controller.start();
     })();
@@ -272,6 +309,7 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
     metrics,
     notReadyReason: () => {
       if (!working) return elector ? undefined : "starting"; // a standby replica is ready to take over
+      if (config.natsAuthority && !nats.authority) return "the NATS authority is not loaded yet";
       const unsynced = informers.filter((i) => !i.hasSynced).length;
       if (unsynced > 0) return `${unsynced} informers not synced`;
       return consumer.notConsumingReason;

@@ -15,7 +15,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Value } from "@sinclair/typebox/value";
 import { isMap, isScalar, isSeq, parse, parseAllDocuments, parseDocument, type Pair, type YAMLMap } from "yaml";
-import { AutoClintBenchmarkSpec, AutoClintPoolSpec, AutoClintRunSpec } from "@autoclint/api";
+import { AutoClintBenchmarkSpec, AutoClintPoolSpec, AutoClintRunSpec, STANDBY_PORT } from "@autoclint/api";
 
 const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const CHART = join(ROOT, "charts", "autoclint");
@@ -156,7 +156,7 @@ void describe("charts/autoclint", () => {
     one(manifests, "ServiceAccount", "ac-operator");
   });
 
-  void test("NATS: a JetStream StatefulSet on a PVC by default; nats.url uses an existing server and renders none", () => {
+  void test("NATS: a JetStream StatefulSet on a PVC, in JWT mode, by default; nats.url uses an existing server and renders none", () => {
     const manifests = render();
     const statefulSet = one(manifests, "StatefulSet", "ac-nats");
     assertRestricted(statefulSet);
@@ -166,6 +166,21 @@ void describe("charts/autoclint", () => {
     assert.match(config, /jetstream \{\s*store_dir: \/data/);
     one(manifests, "Service", "ac-nats");
 
+    // JWT mode by default: the empty authority Secret and trust ConfigMap the operator fills, the
+    // include, the pod waiting on the ConfigMap's key, and the operator told both names.
+    assert.equal(one(manifests, "Secret", "ac-nats-authority").data, undefined);
+    assert.equal(one(manifests, "ConfigMap", "ac-nats-auth").data, undefined);
+    assert.match(config, /^include "\.\.\/nats-auth\/auth\.conf"$/m);
+    const podSpec = (statefulSet.spec as { template: { spec: { volumes: { name: string; configMap?: { name: string; items?: unknown[] } }[]; containers: { volumeMounts: { name: string; mountPath: string }[] }[] } } }).template.spec;
+    assert.deepEqual(podSpec.volumes.find((v) => v.name === "auth")!.configMap, { name: "ac-nats-auth", items: [{ key: "auth.conf", path: "auth.conf" }] });
+    assert.equal(podSpec.containers[0]!.volumeMounts.find((m) => m.name === "auth")!.mountPath, "/etc/nats-auth");
+    const jwtEnv = envOf(one(manifests, "Deployment"));
+    assert.deepEqual([jwtEnv.AUTOCLINT_NATS_AUTHORITY_SECRET, jwtEnv.AUTOCLINT_NATS_AUTH_CONFIGMAP], ["ac-nats-authority", "ac-nats-auth"]);
+    const open = render("--set", "nats.auth.enabled=false");
+    assert.equal(find(open, "Secret", "ac-nats-authority").length + find(open, "ConfigMap", "ac-nats-auth").length, 0);
+    assert.doesNotMatch(one(open, "ConfigMap", "ac-nats-config").data!["nats.conf"]!, /include/);
+    assert.equal(envOf(one(open, "Deployment")).AUTOCLINT_NATS_AUTHORITY_SECRET, undefined);
+
     const external = render("--set", "nats.url=nats://nats.nats-system.svc:4222,nats.trainerUrl=nats://nats-gpu.nats-system.svc:4222");
     assert.equal(find(external, "StatefulSet").length, 0);
     assert.equal(find(external, "Service", "ac-nats").length, 0);
@@ -173,6 +188,8 @@ void describe("charts/autoclint", () => {
     const env = envOf(one(external, "Deployment"));
     assert.equal(env.AUTOCLINT_NATS_URL, "nats://nats.nats-system.svc:4222");
     assert.equal(env.AUTOCLINT_TRAINER_NATS_URL, "nats://nats-gpu.nats-system.svc:4222");
+    assert.equal(env.AUTOCLINT_NATS_AUTHORITY_SECRET, undefined, "an existing NATS brings its own authentication");
+    assert.equal(find(external, "Secret", "ac-nats-authority").length, 0);
   });
 
   void test("ServiceMonitor and PrometheusRule render only when monitoring.coreos.com/v1 is served", () => {
@@ -211,7 +228,7 @@ void describe("charts/autoclint", () => {
     }
   });
 
-  void test("the admission policy refuses, with its message, a run naming an image, priority class, runtime class, toleration or claim the values do not allow; only in the watched namespace", { skip: noClusterFor("the admission policy") }, async () => {
+  void test("the admission policy refuses, with its message, a run or a warm pool naming an image, priority class, runtime class, toleration or claim the values do not allow; only in the watched namespace", { skip: noClusterFor("the admission policy") }, async () => {
     const suffix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
     const [watched, other, release] = [`vap-e2e-${suffix}`, `vap-other-${suffix}`, `vap-${suffix}`];
     const kubectl = (args: string[], input?: string) => spawnSync("kubectl", ["--kubeconfig", KUBECONFIG, ...args], { input, encoding: "utf8" });
@@ -259,10 +276,53 @@ void describe("charts/autoclint", () => {
         const result = create(watched, spec);
         assert.equal(result.status, 0, `${JSON.stringify(spec)}: ${result.stderr}`);
       }
+      // A dataset secretRef: only a Secret its author may read (a user who may create runs, and get one Secret).
+      const rbac = (secrets: string[]) => JSON.stringify({
+        apiVersion: "v1", kind: "List", items: [
+          { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: "runner", namespace: watched }, rules: [
+            { apiGroups: ["autoclint.io"], resources: ["autoclintruns"], verbs: ["create"] },
+            ...(secrets.length ? [{ apiGroups: [""], resources: ["secrets"], resourceNames: secrets, verbs: ["get"] }] : []),
+          ] },
+          { apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: { name: "runner", namespace: watched }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "runner" }, subjects: [{ kind: "User", name: "vap-runner" }] },
+        ],
+      });
+      assert.equal(kubectl(["apply", "-f", "-"], rbac(["their-token"])).status, 0);
+      const withSecret = (secret: string) => kubectl(["--as=vap-runner", "create", "--dry-run=server", "-f", "-"], JSON.stringify({
+        apiVersion: "autoclint.io/v1alpha1", kind: "AutoClintRun", metadata: { name: "probe", namespace: watched },
+        spec: { dataset: { source: { url: "https://data.example/d.tar", secretRef: { name: secret, key: "token" } } }, timeBudgetSeconds: 60 },
+      }));
+      const stolen = withSecret("someone-elses-token");
+      assert.notEqual(stolen.status, 0, "a run named a Secret its author may not read");
+      assert.match(stolen.stderr, /spec\.dataset\.source\.secretRef: vap-runner may not get Secret someone-elses-token in vap-e2e-/);
+      const own = withSecret("their-token");
+      assert.equal(own.status, 0, `a Secret its author may read: ${own.stderr}`);
+      // A warm pool's pods are made with the operator's rights too: the same limits, on create and update.
+      const pool = (spec: Json) => JSON.stringify({ apiVersion: "autoclint.io/v1alpha1", kind: "AutoClintPool", metadata: { name: "probe", namespace: watched }, spec: { minWarm: 0, maxWarm: 1, ...spec } });
+      for (let tries = 0; kubectl(["create", "--dry-run=server", "-f", "-"], pool(miner)).status === 0; tries++) {
+        assert.ok(tries < 60, "the pool policy took effect within 30 s");
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      const poolRefusals: [Json, RegExp][] = [
+        [miner, /spec\.image evil\.example\/miner:1 is not allowed here/],
+        [{ scheduling: { priorityClassName: "system-cluster-critical" } }, /spec\.scheduling\.priorityClassName system-cluster-critical is not allowed here/],
+        [{ scheduling: { tolerations: [{ operator: "Exists" }] } }, /may only tolerate the taint keys/],
+        [{ datasetClaims: ["datasets", "someone-elses"] }, /spec\.datasetClaims someone-elses is not allowed here; allowed claims: \[datasets\]/],
+      ];
+      for (const [spec, message] of poolRefusals) {
+        const result = kubectl(["create", "--dry-run=server", "-f", "-"], pool(spec));
+        assert.notEqual(result.status, 0, `pool ${JSON.stringify(spec)} was accepted`);
+        assert.match(result.stderr, new RegExp(`ValidatingAdmissionPolicy '${release}-autoclintpool-limits'[\\s\\S]*denied request`));
+        assert.match(result.stderr, message);
+      }
+      const acceptedPool = kubectl(["create", "-f", "-"], pool({ image: "registry.example.com/ml/trainer:2", datasetClaims: ["datasets"] }));
+      assert.equal(acceptedPool.status, 0, acceptedPool.stderr);
+      const changed = kubectl(["patch", "-n", watched, "autoclintpool", "probe", "--type=merge", "-p", JSON.stringify({ spec: { image: "evil.example/miner:2" } })]);
+      assert.notEqual(changed.status, 0, "an allowed pool was changed to a refused image");
+      assert.match(changed.stderr, /spec\.image evil\.example\/miner:2 is not allowed here/);
       // A namespaced install polices its own namespace only.
       assert.equal(create(other, miner).status, 0, "the binding selects only the watched namespace");
     } finally {
-      kubectl(["delete", "validatingadmissionpolicy,validatingadmissionpolicybinding", `${release}-autoclintrun-limits`, "--wait=false"]);
+      kubectl(["delete", "validatingadmissionpolicy,validatingadmissionpolicybinding", `${release}-autoclintrun-limits`, `${release}-autoclintpool-limits`, "--wait=false"]);
       kubectl(["delete", "namespace", watched, other, "--wait=false"]);
     }
   });
@@ -297,13 +357,19 @@ void describe("charts/autoclint", () => {
         assert.equal(kubectl(["auth", "can-i", verb!, resource!, "--all-namespaces"], undefined, saKubeconfig).stdout.trim(), "no", `${verb} ${resource} cluster-wide`);
         assert.equal(kubectl(["auth", "can-i", verb!, resource!, "-n", watched], undefined, saKubeconfig).stdout.trim(), "yes", `${verb} ${resource} in ${watched}`);
       }
+      // Secrets: create an attempt's, read back only the NATS authority by name; never read or list a run's.
+      const can = (...args: string[]) => kubectl(["auth", "can-i", ...args, "-n", watched], undefined, saKubeconfig).stdout.trim();
+      assert.deepEqual(
+        [can("create", "secrets"), can("get", "secrets"), can("list", "secrets"), can("get", `secret/${release}-nats-authority`), can("patch", `secret/${release}-nats-authority`), can("patch", "secret/another")],
+        ["yes", "no", "no", "yes", "yes", "no"],
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
       kubectl(["delete", "namespace", watched, other, "--wait=false"]);
     }
   });
 
-  void test("NetworkPolicies: NATS takes clients only from trainer pods and the operator; trainers reach only NATS, DNS and the dataset egress; the API server accepts them", () => {
+  void test("NetworkPolicies: NATS takes clients only from trainer pods and the operator; trainers reach only NATS, DNS and the dataset egress, and take only the operator on the standby port; the API server accepts them", () => {
     type Peer = { namespaceSelector?: Json; podSelector?: { matchLabels?: Record<string, string> }; ipBlock?: { cidr: string; except?: string[] } };
     type Rule = { from?: Peer[]; to?: Peer[]; ports?: { port: number; protocol: string }[] };
     const rendered = render("--set", "watchNamespace=default,networkPolicy.trainerNamespaces={kube-public}");
@@ -320,7 +386,10 @@ void describe("charts/autoclint", () => {
       const spec = policy.spec as { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress?: Rule[]; egress: Rule[] };
       assert.deepEqual(spec.podSelector.matchLabels, trainerLabels);
       assert.deepEqual(spec.policyTypes, ["Ingress", "Egress"]);
-      assert.equal(spec.ingress, undefined, "no ingress to trainer pods");
+      assert.deepEqual(spec.ingress, [{
+        from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "autoclint-system" } }, podSelector: { matchLabels: { "app.kubernetes.io/name": "autoclint-operator", "app.kubernetes.io/instance": "ac" } } }],
+        ports: [{ port: STANDBY_PORT, protocol: "TCP" }],
+      }], "one ingress: the standby port of a warm pool pod (STANDBY_PORT), from the operator of the release namespace only");
       assert.deepEqual(spec.egress.map((r) => r.ports!.map((p) => `${p.protocol}/${p.port}`).join(",")), ["TCP/4222", "UDP/53,TCP/53", "TCP/80,TCP/443"]);
       assert.equal(spec.egress[0]!.to![0]!.podSelector!.matchLabels!["app.kubernetes.io/name"], "autoclint-nats");
       assert.ok(spec.egress[2]!.to![0]!.ipBlock!.except!.includes("169.254.0.0/16"), "no cloud metadata endpoint");

@@ -39,6 +39,8 @@ export interface TestNatsServer {
 export interface NatsServerOptions {
   /** A configuration file's text (e.g. operator-mode auth), given to the server with -c. */
   config?: string;
+  /** Or the path of a configuration file written already (one that includes others beside it). */
+  configFile?: string;
 }
 
 function launch(port: number, storeDir: string, configFile?: string): Promise<ChildProcess> {
@@ -64,7 +66,7 @@ function launch(port: number, storeDir: string, configFile?: string): Promise<Ch
 export async function startNatsServer(port?: number, options: NatsServerOptions = {}): Promise<TestNatsServer> {
   const chosen = port ?? (await freePort());
   const storeDir = mkdtempSync(join(tmpdir(), "autoclint-nats-"));
-  let configFile: string | undefined;
+  let configFile = options.configFile;
   if (options.config !== undefined) {
     configFile = join(storeDir, "nats.conf");
     writeFileSync(configFile, options.config);

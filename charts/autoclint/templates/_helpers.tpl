@@ -43,6 +43,19 @@ app.kubernetes.io/component: operator
 {{- printf "%s-nats" .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{- /* The bundled NATS in JWT mode (nats.auth.enabled, no nats.url): "true" or "". */ -}}
+{{- define "autoclint.nats.jwt" -}}
+{{- if and (not .Values.nats.url) .Values.nats.auth.enabled }}true{{ end -}}
+{{- end -}}
+
+{{- define "autoclint.nats.authoritySecret" -}}
+{{- printf "%s-nats-authority" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "autoclint.nats.authConfigMap" -}}
+{{- printf "%s-nats-auth" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{- define "autoclint.nats.selectorLabels" -}}
 app.kubernetes.io/name: autoclint-nats
 app.kubernetes.io/instance: {{ .Release.Name }}

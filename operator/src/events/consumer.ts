@@ -10,7 +10,7 @@
  * events within `coalesceMs` become one status write, and up to `maxAckPending` events may wait
  * on their run's write at once (the JetStream consumer delivers no more until some are acked).
  */
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import {
   AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, StorageType, type ConsumerMessages, type JetStreamManager, type JsMsg,
 } from "@nats-io/jetstream";
@@ -35,6 +35,11 @@ export const DEFAULT_STREAM_MAX_BYTES = 1024 ** 3;
 
 export interface EventConsumerOptions {
   natsUrl: string;
+  /**
+   * The operator's own NATS credential (a `.creds` text, credentials.ts), asked for at each start;
+   * undefined connects without one (a NATS without authentication).
+   */
+  credentials?: () => string | undefined;
   /** Durable consumer name: survives operator restarts (acked events are not delivered again). */
   durable: string;
   stream?: string;
@@ -137,8 +142,10 @@ export class EventConsumer {
   /** Connects (retrying until the server answers), makes sure stream and consumer exist, starts consuming. */
   async start(): Promise<void> {
     const { log } = this.options;
+    const creds = this.options.credentials?.();
     this.connection = await connect({
       servers: this.options.natsUrl,
+      ...(creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {}),
       name: "autoclint-operator",
       waitOnFirstConnect: true,
       reconnect: true,

@@ -66,6 +66,11 @@ export function createNatsAuthority(): NatsAuthority {
 
 const pair = (seed: string) => fromSeed(new TextEncoder().encode(seed));
 
+/** The AUTOCLINT account's public key: what a server configuration that trusts this authority names. */
+export function accountPublicKey(authority: Pick<NatsAuthority, "accountSeed">): string {
+  return pair(authority.accountSeed).getPublicKey();
+}
+
 /**
  * The nats-server configuration fragment that trusts this authority: the operator JWT, the system
  * account and both account JWTs preloaded into a memory resolver. Public material only.

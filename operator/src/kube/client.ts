@@ -5,7 +5,7 @@
  */
 import {
   BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, Watch, setHeaderOptions,
-  type CoreV1Event, type V1Job, type V1Pod,
+  type CoreV1Event, type V1ConfigMap, type V1Job, type V1Pod, type V1Secret,
 } from "@kubernetes/client-node";
 import { GROUP, VERSION, type AutoClintBenchmark, type AutoClintPool, type AutoClintRun } from "@autoclint/api";
 import { KubeApiError } from "../errors";
@@ -153,6 +153,34 @@ export class KubeResources {
   async deleteJob(namespace: string, name: string): Promise<void> {
     await orUndefinedIfNotFound(
       this.write(`delete job ${namespace}/${name}`, () => this.kube.batch.deleteNamespacedJob({ namespace, name, propagationPolicy: "Background" })),
+    );
+  }
+
+  /** Creates a Secret (an attempt's manifest and credential); AlreadyExists is the caller's to judge. */
+  createSecret(secret: V1Secret): Promise<V1Secret> {
+    const namespace = secret.metadata?.namespace ?? "";
+    return this.write(`create secret ${namespace}/${secret.metadata?.name ?? ""}`, () => this.kube.core.createNamespacedSecret({ namespace, body: secret, fieldManager: this.fieldManager }));
+  }
+
+  getSecret(namespace: string, name: string): Promise<V1Secret> {
+    return kubeCall(`get secret ${namespace}/${name}`, () => this.kube.core.readNamespacedSecret({ namespace, name }));
+  }
+
+  /** JSON merge patch; a metadata.resourceVersion in it makes a stale patch fail with 409. */
+  patchSecret(namespace: string, name: string, patch: Record<string, unknown>): Promise<V1Secret> {
+    return this.write(`patch secret ${namespace}/${name}`, () =>
+      this.kube.core.patchNamespacedSecret({ namespace, name, body: patch, fieldManager: this.fieldManager }, setHeaderOptions("Content-Type", PatchStrategy.MergePatch)),
+    );
+  }
+
+  getConfigMap(namespace: string, name: string): Promise<V1ConfigMap> {
+    return kubeCall(`get configmap ${namespace}/${name}`, () => this.kube.core.readNamespacedConfigMap({ namespace, name }));
+  }
+
+  /** JSON merge patch; a metadata.resourceVersion in it makes a stale patch fail with 409. */
+  patchConfigMap(namespace: string, name: string, patch: Record<string, unknown>): Promise<V1ConfigMap> {
+    return this.write(`patch configmap ${namespace}/${name}`, () =>
+      this.kube.core.patchNamespacedConfigMap({ namespace, name, body: patch, fieldManager: this.fieldManager }, setHeaderOptions("Content-Type", PatchStrategy.MergePatch)),
     );
   }
 

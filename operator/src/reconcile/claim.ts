@@ -14,7 +14,8 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { API_VERSION, shuffled, STANDBY_ASSIGN_PATH, STANDBY_PORT, type AutoClintPool, type AutoClintRun } from "@autoclint/api";
 import type { ReconcileContext } from "../controller/controller";
 import { KubeApiError } from "../errors";
-import { trainerManifest, trainerRunEnvironment, type TrainerImages } from "./job";
+import type { TrainerGrant } from "../events/credentials";
+import { attemptGrant, trainerManifest, trainerRunEnvironment, type AttemptCredential, type TrainerImages } from "./job";
 import { ANNOTATION_CLAIMED_AT, ANNOTATION_HANDOVER_FAILED, ANNOTATION_RUN, LABEL_ATTEMPT, LABEL_POOL_UID, LABEL_RUN_UID } from "./labels";
 import { toMillis } from "./observe";
 import { isAbandoned, isClaimable, poolDataRoot, whyPoolCannotServe, type PoolDemand } from "./pool";
@@ -27,7 +28,14 @@ export interface ClaimApi {
   patchPod(namespace: string, name: string, patch: Record<string, unknown>): Promise<V1Pod>;
   deletePod(namespace: string, name: string): Promise<void>;
   /** POSTs the assignment to the pod's standby endpoint; throws unless it is accepted. */
-  assign(url: string, body: { manifest: unknown; env: Record<string, string> }): Promise<void>;
+  assign(url: string, body: Assignment): Promise<void>;
+}
+
+/** The POST body: the run's manifest, its run environment and (NATS in JWT mode) the attempt's `.creds` text. */
+export interface Assignment {
+  manifest: unknown;
+  env: Record<string, string>;
+  natsCreds?: string;
 }
 
 export interface ClaimMetrics {
@@ -43,6 +51,8 @@ export interface ClaimOptions {
   images: TrainerImages;
   natsUrl: string;
   graceSeconds: number;
+  /** Issues the attempt's NATS credential (as for a cold Job); without it the pod gets none. */
+  issueCredential?: (grant: TrainerGrant) => Promise<AttemptCredential>;
   /** Tells a pool's reconciler to look again (a claim or a cold run changed what it wants). */
   enqueuePool(namespace: string, name: string): void;
   now?: () => number;
@@ -66,6 +76,8 @@ export class WarmPodClaimer {
   async claim(run: AutoClintRun, attempt: number, log: ReconcileContext["log"]): Promise<V1Pod | undefined> {
     const { api, demand, metrics } = this.options;
     const namespace = run.metadata.namespace ?? "";
+    // A dataset credential reaches a pod only by reference from its spec, which a warm pod cannot take any more.
+    if (run.spec.dataset.source.secretRef) return undefined;
     const pools = api.poolsIn(namespace).filter((pool) => whyPoolCannotServe(pool, run, this.options.images) === undefined);
     if (pools.length === 0) return undefined;
     const started = this.now();
@@ -132,12 +144,15 @@ export class WarmPodClaimer {
   /** POSTs the run to the pod: undefined when it took it, else why not. */
   private async handOver(run: AutoClintRun, attempt: number, pod: V1Pod): Promise<string | undefined> {
     const claim = run.spec.dataset.source.pvc;
-    const body = {
-      manifest: trainerManifest(run, claim ? poolDataRoot(claim) : undefined),
-      env: trainerRunEnvironment(run, attempt, { natsUrl: this.options.natsUrl }),
-    };
     if (!pod.status?.podIP) return "the pod has no IP";
     try {
+      // Counted from the claim: the pod waits for no GPU any more, but the grant stays the cold Job's.
+      const credential = await this.options.issueCredential?.(attemptGrant(run, attempt, this.options.graceSeconds, new Date(this.now())));
+      const body: Assignment = {
+        manifest: trainerManifest(run, claim ? poolDataRoot(claim) : undefined),
+        env: trainerRunEnvironment(run, attempt, { natsUrl: this.options.natsUrl }, credential),
+        ...(credential ? { natsCreds: credential.creds } : {}),
+      };
       await this.options.api.assign(`http://${pod.status.podIP}:${STANDBY_PORT}${STANDBY_ASSIGN_PATH}`, body);
       return undefined;
     } catch (error) {
@@ -164,7 +179,7 @@ export class WarmPodClaimer {
 }
 
 /** The assignment POST, over fetch with a deadline. */
-export async function postAssignment(url: string, body: { manifest: unknown; env: Record<string, string> }, timeoutMs = 5000): Promise<void> {
+export async function postAssignment(url: string, body: Assignment, timeoutMs = 5000): Promise<void> {
   const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
   if (response.status !== 202) throw new Error(`${url} answered ${response.status}: ${(await response.text()).slice(0, 500)}`);
 }

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { renderTrainerJob, trainerJobName, trainerManifest } from "./job";
+import { attemptGrant, renderAttemptSecret, renderTrainerJob, trainerJobName, trainerManifest } from "./job";
 import { runFixture } from "./fixtures";
 
 const options = { images: { torch: "trainer:1", tfjs: "trainer-tfjs:1" }, natsUrl: "nats://nats:4222", graceSeconds: 120, runAsUser: 10001 };
@@ -69,8 +69,40 @@ void test("the Job is owned by its run (controller) and tells the trainer who it
   assert.equal(env.AUTOCLINT_RUN_UID, "uid-1");
   assert.equal(env.AUTOCLINT_RUN_NAMESPACE, "team-a");
   assert.equal(env.AUTOCLINT_ATTEMPT, "3");
-  const manifest = JSON.parse(job.spec!.template.metadata!.annotations!["autoclint.io/run-manifest"]!) as { metadata: { uid: string } };
-  assert.equal(manifest.metadata.uid, "uid-1");
+});
+
+void test("the manifest and the NATS credential reach the pod as files of the attempt's Secret, owned by the run; neither is in the Job", () => {
+  const run = runFixture({ dataset: { source: { url: "https://data.example/fmnist.tar?X-Amz-Signature=s3cr3t" } } });
+  const credential = { creds: "-----BEGIN NATS USER JWT-----\nsecret\n", inboxPrefix: "_INBOX_AUTOCLINT.uid-1.2" };
+  const secret = renderAttemptSecret(run, 2, credential);
+  assert.equal(secret.metadata!.name, "autoclint-uid-1-a2", "named by the run's uid: a later same-named run never meets it");
+  assert.deepEqual(secret.metadata!.ownerReferences, [
+    { apiVersion: "autoclint.io/v1alpha1", kind: "AutoClintRun", name: "fmnist", uid: "uid-1", controller: true, blockOwnerDeletion: true },
+  ]);
+  assert.equal((JSON.parse(secret.stringData!["run.json"]!) as { metadata: { uid: string } }).metadata.uid, "uid-1");
+  assert.equal(secret.stringData!["nats.creds"], credential.creds);
+  const job = renderTrainerJob(run, 2, options, credential);
+  const pod = job.spec!.template.spec!;
+  const volume = pod.volumes!.find((v) => v.secret)!;
+  assert.deepEqual(volume.secret, { secretName: "autoclint-uid-1-a2", defaultMode: 0o440 });
+  const mount = pod.containers[0]!.volumeMounts!.find((m) => m.name === volume.name)!;
+  assert.deepEqual([mount.mountPath, mount.readOnly], ["/etc/autoclint", true]);
+  assert.deepEqual(pod.containers[0]!.args, ["run", "/etc/autoclint/run.json"]);
+  const env = Object.fromEntries(pod.containers[0]!.env!.map((e) => [e.name, e.value]));
+  assert.equal(env.AUTOCLINT_NATS_CREDS, "/etc/autoclint/nats.creds");
+  assert.equal(env.AUTOCLINT_NATS_INBOX_PREFIX, credential.inboxPrefix);
+  const text = JSON.stringify(job);
+  for (const secretPart of ["s3cr3t", "BEGIN NATS USER JWT", "run-manifest"]) assert.ok(!text.includes(secretPart), `the Job holds ${secretPart}`);
+  // Without NATS authentication: the manifest alone, and no credential variables.
+  const plain = renderTrainerJob(run, 0, options);
+  assert.equal(renderAttemptSecret(run, 0).stringData!["nats.creds"], undefined);
+  assert.ok(!plain.spec!.template.spec!.containers[0]!.env!.some((e) => e.name.startsWith("AUTOCLINT_NATS_CREDS") || e.name === "AUTOCLINT_NATS_INBOX_PREFIX"));
+});
+
+void test("an attempt's credential expires after budget + grace + the longest GPU wait", () => {
+  const from = new Date("2026-01-01T00:00:00Z");
+  const grant = attemptGrant(runFixture({ scheduling: { maxGpuWaitSeconds: 600 } }), 1, 120, from);
+  assert.deepEqual({ ...grant, expiresAt: grant.expiresAt.toISOString() }, { namespace: "team-a", name: "fmnist", uid: "uid-1", attempt: 1, expiresAt: "2026-01-01T00:17:00.000Z" });
 });
 
 void test("a GPU count of 0 asks for no GPU; a PVC source becomes a read-only mount and a plain path", () => {

@@ -2,10 +2,11 @@
  * The trainer Job of one attempt, rendered from the run as plain data. One Job per attempt, with a
  * deterministic name; the operator owns retries, so the Job itself never retries (backoffLimit 0).
  */
-import type { V1Job, V1PodSecurityContext, V1PodSpec, V1SecurityContext, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
-import { API_VERSION, DEFAULT_GPU_RESOURCE_NAME, type AutoClintRun, type AutoClintRunManifest, type Resources } from "@autoclint/api";
+import type { V1EnvVar, V1Job, V1PodSecurityContext, V1PodSpec, V1Secret, V1SecurityContext, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
+import { API_VERSION, DATASET_CREDENTIAL_ENV, DEFAULT_GPU_RESOURCE_NAME, type AutoClintRun, type AutoClintRunManifest, type Resources } from "@autoclint/api";
+import { trainerCredentialExpiry, type TrainerGrant } from "../events/credentials";
 import {
-  ANNOTATION_MANIFEST, ANNOTATION_RUN, LABEL_ATTEMPT, LABEL_MANAGED_BY, LABEL_NAME, LABEL_RUN_UID, MANAGED_BY, childName,
+  ANNOTATION_RUN, LABEL_ATTEMPT, LABEL_MANAGED_BY, LABEL_NAME, LABEL_RUN_UID, MANAGED_BY, childName,
 } from "./labels";
 
 /** The trainer image for each engine, for a run or pool that names none (tfjs ships in its own image). */
@@ -41,6 +42,8 @@ export interface TrainerJobOptions {
 export const TRAINER_CONTAINER = "trainer";
 export const MANIFEST_DIR = "/etc/autoclint";
 export const MANIFEST_FILE = "run.json";
+/** The attempt's NATS credential, beside the manifest in the attempt's Secret. */
+export const NATS_CREDS_FILE = "nats.creds";
 export const DATA_DIR = "/data";
 export const DEFAULT_SHM_SIZE = "1Gi";
 export const DEFAULT_TRAINER_REQUESTS = { cpu: "500m", memory: "1Gi" };
@@ -74,13 +77,70 @@ export function trainerManifest(run: AutoClintRun, dataRoot = DATA_DIR): AutoCli
  * identity (and, with per-run NATS credentials, of those), for a cold pod's env and a warm pod's
  * assignment alike.
  */
-export function trainerRunEnvironment(run: AutoClintRun, attempt: number, options: Pick<TrainerJobOptions, "natsUrl">): Record<string, string> {
+export function trainerRunEnvironment(run: AutoClintRun, attempt: number, options: Pick<TrainerJobOptions, "natsUrl">, credential?: AttemptCredential): Record<string, string> {
   return {
     AUTOCLINT_NATS_URL: options.natsUrl,
     AUTOCLINT_RUN_NAMESPACE: run.metadata.namespace ?? "",
     AUTOCLINT_RUN_NAME: run.metadata.name,
     AUTOCLINT_RUN_UID: run.metadata.uid ?? "",
     AUTOCLINT_ATTEMPT: String(attempt),
+    // The inbox is no secret; the credential itself travels as a file (a Secret, or the claim's body).
+    ...(credential ? { AUTOCLINT_NATS_INBOX_PREFIX: credential.inboxPrefix } : {}),
+  };
+}
+
+/**
+ * What an attempt's NATS credential grants, from `from` (the Job's creation or the warm pod's
+ * claim): the attempt's own subjects until budget + grace + the longest GPU wait have passed.
+ */
+export function attemptGrant(run: AutoClintRun, attempt: number, graceSeconds: number, from: Date): TrainerGrant {
+  return {
+    namespace: run.metadata.namespace ?? "",
+    name: run.metadata.name,
+    uid: run.metadata.uid ?? "",
+    attempt,
+    expiresAt: trainerCredentialExpiry(from, {
+      budgetSeconds: run.spec.timeBudgetSeconds,
+      graceSeconds,
+      gpuWaitSeconds: run.spec.scheduling?.maxGpuWaitSeconds ?? DEFAULT_MAX_GPU_WAIT_SECONDS,
+    }),
+  };
+}
+
+/** An attempt's NATS identity (credentials.ts issues it): the `.creds` text is a secret. */
+export interface AttemptCredential {
+  creds: string;
+  inboxPrefix: string;
+}
+
+/**
+ * The attempt's Secret: everything the trainer is handed that must not show in the Job, the pod or
+ * their annotations: the run manifest (a dataset URL may be presigned) and the NATS credential. The
+ * name carries the run's uid, so a same-named later run never meets an earlier one's Secret; it
+ * is owned by the run and goes with it.
+ */
+export function attemptSecretName(run: AutoClintRun, attempt: number): string {
+  return `autoclint-${run.metadata.uid ?? ""}-a${attempt}`;
+}
+
+export function renderAttemptSecret(run: AutoClintRun, attempt: number, credential?: AttemptCredential): V1Secret {
+  const uid = run.metadata.uid ?? "";
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    type: "Opaque",
+    immutable: true,
+    metadata: {
+      name: attemptSecretName(run, attempt),
+      namespace: run.metadata.namespace,
+      labels: { [LABEL_NAME]: "autoclint-trainer", [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_RUN_UID]: uid, [LABEL_ATTEMPT]: String(attempt) },
+      annotations: { [ANNOTATION_RUN]: run.metadata.name },
+      ownerReferences: [{ apiVersion: API_VERSION, kind: "AutoClintRun", name: run.metadata.name, uid, controller: true, blockOwnerDeletion: true }],
+    },
+    stringData: {
+      [MANIFEST_FILE]: JSON.stringify(trainerManifest(run)),
+      ...(credential ? { [NATS_CREDS_FILE]: credential.creds } : {}),
+    },
   };
 }
 
@@ -133,18 +193,16 @@ export function scratchVolumes(resources: Resources = {}, tmpSizeLimit = DEFAULT
   };
 }
 
-function volumes(run: AutoClintRun, tmpSizeLimit = DEFAULT_TMP_SIZE_LIMIT): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+function volumes(run: AutoClintRun, attempt: number, tmpSizeLimit = DEFAULT_TMP_SIZE_LIMIT): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
   const scratch = scratchVolumes(run.spec.resources, tmpSizeLimit);
   const list: V1Volume[] = [
     ...scratch.volumes,
-    {
-      name: "run-manifest",
-      downwardAPI: { items: [{ path: MANIFEST_FILE, fieldRef: { fieldPath: `metadata.annotations['${ANNOTATION_MANIFEST}']` } }] },
-    },
+    // Readable by the trainer's group (fsGroup) only.
+    { name: "run", secret: { secretName: attemptSecretName(run, attempt), defaultMode: 0o440 } },
   ];
   const mounts: V1VolumeMount[] = [
     ...scratch.mounts,
-    { name: "run-manifest", mountPath: MANIFEST_DIR, readOnly: true },
+    { name: "run", mountPath: MANIFEST_DIR, readOnly: true },
   ];
   const pvc = run.spec.dataset.source.pvc;
   if (pvc) {
@@ -154,9 +212,16 @@ function volumes(run: AutoClintRun, tmpSizeLimit = DEFAULT_TMP_SIZE_LIMIT): { vo
   return { volumes: list, mounts };
 }
 
-function podSpec(run: AutoClintRun, attempt: number, options: TrainerJobOptions): V1PodSpec {
+/** A dataset secretRef reaches the trainer by reference: the value is never in the Job, the manifest or the operator. */
+function datasetCredentialEnv(run: AutoClintRun): V1EnvVar[] {
+  const ref = run.spec.dataset.source.secretRef;
+  return ref ? [{ name: ref.env ?? DATASET_CREDENTIAL_ENV, valueFrom: { secretKeyRef: { name: ref.name, key: ref.key } } }] : [];
+}
+
+function podSpec(run: AutoClintRun, attempt: number, options: TrainerJobOptions, credential?: AttemptCredential): V1PodSpec {
   const scheduling = run.spec.scheduling ?? {};
-  const { volumes: podVolumes, mounts } = volumes(run, options.tmpSizeLimit);
+  const { volumes: podVolumes, mounts } = volumes(run, attempt, options.tmpSizeLimit);
+  const runEnv = { ...trainerRunEnvironment(run, attempt, options, credential), ...(credential ? { AUTOCLINT_NATS_CREDS: `${MANIFEST_DIR}/${NATS_CREDS_FILE}` } : {}) };
   const spec: V1PodSpec = {
     restartPolicy: "Never",
     automountServiceAccountToken: false,
@@ -170,7 +235,7 @@ function podSpec(run: AutoClintRun, attempt: number, options: TrainerJobOptions)
         image: trainerImage(run.spec, options.images),
         imagePullPolicy: options.imagePullPolicy,
         args: ["run", `${MANIFEST_DIR}/${MANIFEST_FILE}`],
-        env: [...Object.entries(trainerRunEnvironment(run, attempt, options)).map(([name, value]) => ({ name, value })), ...TRAINER_SCRATCH_ENV],
+        env: [...Object.entries(runEnv).map(([name, value]) => ({ name, value })), ...TRAINER_SCRATCH_ENV, ...datasetCredentialEnv(run)],
         resources: resourceRequirements(run.spec.resources, options.defaultRequests),
         volumeMounts: mounts,
         // The trainer writes its own error there; the operator shows it when an attempt fails.
@@ -188,7 +253,8 @@ function podSpec(run: AutoClintRun, attempt: number, options: TrainerJobOptions)
   return spec;
 }
 
-export function renderTrainerJob(run: AutoClintRun, attempt: number, options: TrainerJobOptions): V1Job {
+/** The attempt's Job; its pod reads the manifest (and credential) from the attempt's Secret (renderAttemptSecret). */
+export function renderTrainerJob(run: AutoClintRun, attempt: number, options: TrainerJobOptions, credential?: AttemptCredential): V1Job {
   const uid = run.metadata.uid ?? "";
   const labels = {
     [LABEL_NAME]: "autoclint-trainer",
@@ -216,9 +282,9 @@ export function renderTrainerJob(run: AutoClintRun, attempt: number, options: Tr
       template: {
         metadata: {
           labels,
-          annotations: { [ANNOTATION_RUN]: run.metadata.name, [ANNOTATION_MANIFEST]: JSON.stringify(trainerManifest(run)) },
+          annotations: { [ANNOTATION_RUN]: run.metadata.name },
         },
-        spec: podSpec(run, attempt, options),
+        spec: podSpec(run, attempt, options, credential),
       },
     },
   };

@@ -13,7 +13,6 @@ export const LABEL_POOL_UID = "autoclint.io/pool-uid";
 /** Annotations, not labels: names may be longer than a label value allows. */
 export const ANNOTATION_RUN = "autoclint.io/run";
 export const ANNOTATION_BENCHMARK = "autoclint.io/benchmark";
-export const ANNOTATION_MANIFEST = "autoclint.io/run-manifest";
 /** When a run claimed a warm pod (RFC 3339 with milliseconds): the run's clock starts about then. */
 export const ANNOTATION_CLAIMED_AT = "autoclint.io/claimed-at";
 /**

@@ -3,11 +3,12 @@
  * Pods, derives the phase from them, makes sure the current attempt's Job exists (one per attempt,
  * deterministic name, so a repeated create is a no-op) and writes the status it owns.
  */
-import type { CoreV1Event, V1Job, V1Pod } from "@kubernetes/client-node";
+import type { CoreV1Event, V1Job, V1Pod, V1Secret } from "@kubernetes/client-node";
 import type { AutoClintRun, AutoClintRunStatus, RunPhase } from "@autoclint/api";
 import type { Reconciler, ReconcileContext, ReconcileRequest, ReconcileResult } from "../controller/controller";
 import { KubeApiError } from "../errors";
-import { renderTrainerJob, type TrainerJobOptions } from "./job";
+import type { TrainerGrant } from "../events/credentials";
+import { attemptGrant, renderAttemptSecret, renderTrainerJob, type AttemptCredential, type TrainerJobOptions } from "./job";
 import type { WarmPodClaimer } from "./claim";
 import { ANNOTATION_CLAIMED_AT, FINALIZER_PURGE_EVENTS, LABEL_ATTEMPT, LABEL_RUN_UID } from "./labels";
 import { attemptOfJob, observeAttempt, observeClaimedPod, toMillis, type AttemptObservation } from "./observe";
@@ -26,6 +27,8 @@ export interface RunApi extends StatusPatcher<AutoClintRun> {
   /** The final state of the run's pods deleted lately (the watch saw them go); [] when unknown. */
   deletedPods?(runUid: string): V1Pod[];
   createJob(job: V1Job): Promise<V1Job>;
+  /** Creates an attempt's Secret (manifest and NATS credential); throws AlreadyExists (409) when it exists. */
+  createSecret(secret: V1Secret): Promise<unknown>;
   getJob(namespace: string, name: string): Promise<V1Job | undefined>;
   /** Deletes a Job and, in the background, its pods; a Job already gone is no error. */
   deleteJob(namespace: string, name: string): Promise<void>;
@@ -53,6 +56,11 @@ export interface RunReconcilerOptions {
   activeRequeueMs: number;
   /** Who records Events (the operator pod's name). */
   instance: string;
+  /**
+   * Issues an attempt's NATS credential (credentials.ts, with the operator's authority); without it
+   * (NATS without authentication) trainers get none.
+   */
+  issueCredential?: (grant: TrainerGrant) => Promise<AttemptCredential>;
   /** Gives a new attempt a warm pool pod when one serves it; without it every attempt is a cold Job. */
   claimer?: Pick<WarmPodClaimer, "claim">;
   now?: () => number;
@@ -190,9 +198,24 @@ export class RunReconciler implements Reconciler {
     return [...cached, ...found.filter((job): job is V1Job => job !== undefined && job.metadata?.labels?.[LABEL_RUN_UID] === run.metadata.uid)];
   }
 
+  /**
+   * The attempt's Secret, then its Job. A Secret that exists already was made by an earlier
+   * reconcile of this attempt (its name holds the run's uid): the Job mounts it as it is.
+   */
+  private async createAttemptSecret(run: AutoClintRun, attempt: number): Promise<AttemptCredential | undefined> {
+    const credential = await this.options.issueCredential?.(attemptGrant(run, attempt, this.options.job.graceSeconds, new Date(this.now())));
+    try {
+      await this.options.api.createSecret(renderAttemptSecret(run, attempt, credential));
+    } catch (error) {
+      if (!(error instanceof KubeApiError && error.alreadyExists)) throw error;
+    }
+    return credential;
+  }
+
   /** Creates the attempt's Job; a same-named Job that another owner controls is reported, never taken for ours. */
   private async createAttemptJob(run: AutoClintRun, attempt: number, log: ReconcileContext["log"]): Promise<{ job: V1Job } | { taken: NameTaken } | { refused: string }> {
-    const job = renderTrainerJob(run, attempt, this.options.job);
+    const credential = await this.createAttemptSecret(run, attempt);
+    const job = renderTrainerJob(run, attempt, this.options.job, credential);
     const { namespace = "" } = run.metadata;
     const jobName = job.metadata?.name ?? "";
     try {

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { readRunManifest } from "../run/manifest";
-import type { AutoClintRunManifest } from "@autoclint/api";
+import { DATASET_CREDENTIAL_ENV, type AutoClintRunManifest } from "@autoclint/api";
 import { runLocal, type LocalRunOptions } from "../run/local-run";
 import { createReporter } from "./progress";
 import type { NatsCredentials } from "../events/index";
@@ -25,6 +25,8 @@ export function runEnvironment(env: NodeJS.ProcessEnv) {
   return {
     natsUrl: env.AUTOCLINT_NATS_URL || undefined,
     natsCredentials: natsCredentials(env),
+    // A dataset secretRef's value: the pod gets it from the Secret by reference, never in the manifest.
+    datasetCredential: env[DATASET_CREDENTIAL_ENV] || undefined,
     outDir: env.AUTOCLINT_OUT_DIR || undefined,
     cacheDir: env.AUTOCLINT_CACHE || join(homedir(), ".cache", "autoclint"),
     namespace: env.AUTOCLINT_RUN_NAMESPACE || undefined,
@@ -90,6 +92,7 @@ export async function executeRun(
       ...(flags.engine ? { engine: flags.engine } : {}),
       ...(natsUrl ? { natsUrl } : {}),
       ...(env.natsCredentials ? { natsCredentials: env.natsCredentials } : {}),
+      ...(env.datasetCredential ? { datasetCredential: env.datasetCredential } : {}),
     });
     reporter.stop();
     const first = result.firstPredictionSeconds === null ? "none" : `${result.firstPredictionSeconds.toFixed(1)} s`;

@@ -25,6 +25,11 @@ export function registerStandbyCommand(program: Command): void {
         const { assignment, atMs, atPerf } = await standby.assigned;
         // The pod's own environment (HOME, AUTOCLINT_OUT_DIR, AUTOCLINT_CACHE) under the run's.
         const env = runEnvironment({ ...process.env, ...assignment.env });
+        const inboxPrefix = assignment.env.AUTOCLINT_NATS_INBOX_PREFIX;
+        if (assignment.natsCreds) {
+          if (!inboxPrefix) throw new Error("the assignment carries a NATS credential but no AUTOCLINT_NATS_INBOX_PREFIX: the credential may only subscribe under its own inbox prefix");
+          env.natsCredentials = { creds: assignment.natsCreds, inboxPrefix };
+        }
         await executeRun(assignment.manifest, env, { engine: flags.engine }, {
           startedEngine: engine,
           startedAtMs: atMs,

@@ -37,3 +37,32 @@ test("a .tar.gz URL is downloaded once, unpacked whole, and reused; a bad archiv
     await rm(root, { recursive: true, force: true });
   }
 });
+
+test("a secretRef's header goes with the download; neither it nor the URL's query string or user info is in a log line or an error", async () => {
+  const seen: (string | undefined)[] = [];
+  const server = createServer((req, res) => {
+    seen.push(req.headers.authorization);
+    res.writeHead(403).end("SignatureDoesNotMatch");
+  });
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  const port = (server.address() as AddressInfo).port;
+  const root = await mkdtemp(join(tmpdir(), "autoclint-fetch-"));
+  const lines: string[] = [];
+  try {
+    const presigned = `http://user:pa55@127.0.0.1:${port}/sets/d.tar?X-Amz-Signature=s3cr3t`;
+    const error = (await fetchDataset(presigned, root, (line) => lines.push(line), { Authorization: "Bearer t0ken" }).catch((e: unknown) => e)) as Error;
+    assert.ok(error instanceof DatasetError);
+    assert.match(error.message, /^http:\/\/127\.0\.0\.1:\d+\/sets\/d\.tar \(query and credentials hidden\): download failed: HTTP 403/);
+    assert.deepEqual(seen, ["Bearer t0ken"]);
+    // Nothing listening: the reason (a system error code) without the request that undici's cause holds.
+    server.close();
+    const refused = (await fetchDataset(presigned, root, (line) => lines.push(line)).catch((e: unknown) => e)) as Error;
+    assert.match(refused.message, /download failed: fetch failed \(ECONNREFUSED\)/);
+    assert.equal(refused.cause, undefined);
+    const shown = [...lines, error.message, refused.message, JSON.stringify(error), String(error.stack)].join("\n");
+    for (const secret of ["s3cr3t", "X-Amz-Signature", "pa55", "t0ken"]) assert.ok(!shown.includes(secret), `${secret} was shown`);
+  } finally {
+    server.close();
+    await rm(root, { recursive: true, force: true });
+  }
+});

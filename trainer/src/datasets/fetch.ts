@@ -19,28 +19,54 @@ async function datasetRoot(dir: string): Promise<string> {
   return only?.isDirectory() ? join(dir, only.name) : dir;
 }
 
-export async function fetchDataset(url: string, cacheDir: string, log: (line: string) => void = () => undefined): Promise<string> {
-  if (!/^https?:\/\//.test(url)) throw new DatasetError(url, "only http(s) URLs of .tar or .tar.gz archives are supported");
+/**
+ * The URL as it may be shown (logs, errors, events): without its query string and user info, where
+ * a presigned URL keeps its signature and a URL its password.
+ */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    const hidden = parsed.search !== "" || parsed.username !== "" || parsed.password !== "";
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname}${hidden ? " (query and credentials hidden)" : ""}`;
+  } catch {
+    return "(an unparsable URL)";
+  }
+}
+
+/**
+ * Downloads and unpacks the archive at `url`; `headers` (a dataset secretRef's credential) go with
+ * the request. Neither the query string nor a header ever reaches a log line or an error.
+ */
+export async function fetchDataset(url: string, cacheDir: string, log: (line: string) => void = () => undefined, headers?: Record<string, string>): Promise<string> {
+  const shown = redactUrl(url);
+  if (!/^https?:\/\//.test(url)) throw new DatasetError(shown, "only http(s) URLs of .tar or .tar.gz archives are supported");
   const key = createHash("sha256").update(url).digest("hex").slice(0, 16);
   const target = join(cacheDir, key);
   if (existsSync(target)) return datasetRoot(target);
   const partial = `${target}.partial-${process.pid}`;
   await rm(partial, { recursive: true, force: true });
   await mkdir(partial, { recursive: true });
-  log(`downloading ${url}`);
+  log(`downloading ${shown}`);
   let response: Response;
   try {
-    response = await fetch(url);
+    response = await fetch(url, headers ? { headers } : {});
   } catch (error) {
-    throw new DatasetError(url, `download failed: ${(error as Error).message}`, { cause: error });
+    // No cause kept: undici's carries the request, URL and headers included.
+    throw new DatasetError(shown, `download failed: ${(error as Error).message}${causeCode(error)}`);
   }
-  if (!response.ok || !response.body) throw new DatasetError(url, `download failed: HTTP ${response.status} ${response.statusText}`);
+  if (!response.ok || !response.body) throw new DatasetError(shown, `download failed: HTTP ${response.status} ${response.statusText}`);
   try {
     await pipeline(Readable.fromWeb(response.body as import("node:stream/web").ReadableStream), extract({ cwd: partial }));
   } catch (error) {
     await rm(partial, { recursive: true, force: true });
-    throw new DatasetError(url, `not a readable .tar or .tar.gz archive: ${(error as Error).message}`, { cause: error });
+    throw new DatasetError(shown, `not a readable .tar or .tar.gz archive: ${(error as Error).message}`, { cause: error });
   }
   await rename(partial, target);
   return datasetRoot(target);
+}
+
+/** fetch's own message is only "fetch failed": the system error code says why (ECONNREFUSED, ENOTFOUND). */
+function causeCode(error: unknown): string {
+  const cause = (error as { cause?: { code?: unknown } }).cause;
+  return typeof cause?.code === "string" ? ` (${cause.code})` : "";
 }

@@ -3,7 +3,7 @@
  * starts when the trainer starts, so the engine is spawned first and starts (Python imports,
  * CUDA init) while the dataset is explored and decoded.
  */
-import { alc as areaUnderCurve, type AutoClintRunManifest, type AutoClintRunSpec } from "@autoclint/api";
+import { alc as areaUnderCurve, DATASET_CREDENTIAL_ENV, type AutoClintRunManifest, type AutoClintRunSpec } from "@autoclint/api";
 import { mkdir, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { createSearch, type AugmentationSearch } from "../augmentation/index";
@@ -13,6 +13,7 @@ import { runAutoClint, type LabeledTensor, type LoopSummary, type PreparedData, 
 import { headOf, prepareData, type EarlyData } from "../autoclint/prepare";
 import { MIN_VALID_GAIN } from "../autoclint/anytime";
 import { fitQuickModel, pooledGrid, predictQuick, QUICK_FEATURE_STAGES, type QuickFit } from "../autoclint/quick-model";
+import { DatasetError } from "../datasets/dataset";
 import { fetchDataset } from "../datasets/fetch";
 import { openDataset } from "../datasets/open";
 import { resizeTensor } from "../datasets/resize";
@@ -26,6 +27,19 @@ import type { NatsCredentials } from "../events/index";
 /** Seconds past the budget after which the run is cut off whatever it is doing. */
 export const BUDGET_GRACE_SECONDS = 10;
 
+/** The dataset secretRef's header for the download; a header credential that was not handed over is an error. */
+export function downloadHeaders(source: AutoClintRunManifest["spec"]["dataset"]["source"], credential: string | undefined): Record<string, string> | undefined {
+  const ref = source.secretRef;
+  if (!ref || ref.env) return undefined;
+  if (credential === undefined) {
+    throw new DatasetError(
+      "dataset.source.secretRef",
+      `names Secret ${ref.name} key ${ref.key}, but ${DATASET_CREDENTIAL_ENV} is not set: a cluster's trainer pod gets it from that Secret; for a local run, set it to the value`,
+    );
+  }
+  return { [ref.header ?? "Authorization"]: credential };
+}
+
 export interface LocalRunOptions {
   manifest: AutoClintRunManifest;
   outDir: string;
@@ -33,6 +47,8 @@ export interface LocalRunOptions {
   natsUrl?: string;
   /** The attempt's NATS identity, when the operator issued one (AUTOCLINT_NATS_CREDS). */
   natsCredentials?: NatsCredentials;
+  /** The value of the dataset's secretRef (AUTOCLINT_DATASET_CREDENTIAL), for the download. */
+  datasetCredential?: string;
   /** Run identity for events; a local run makes one up. */
   uid?: string;
   attempt?: number;
@@ -214,7 +230,7 @@ export async function runLocal(options: LocalRunOptions): Promise<RunResult> {
 
   try {
     // -------------------------------------------------------------- data, while the engine starts
-    const datasetPath = source.path ?? (await fetchDataset(source.url!, join(options.cacheDir, "downloads"), reporter.log));
+    const datasetPath = source.path ?? (await fetchDataset(source.url!, join(options.cacheDir, "downloads"), reporter.log, downloadHeaders(source, options.datasetCredential)));
     emitPhase("exploring", datasetPath);
     const opened = await openDataset(datasetPath, spec.dataset.format);
     mark("datasetOpened");

@@ -19,6 +19,8 @@ import { parseRunManifest, ManifestError } from "./manifest";
 export interface Assignment {
   manifest: AutoClintRunManifest;
   env: Record<string, string>;
+  /** The attempt's NATS `.creds` text (NATS in JWT mode): kept in memory, never in the environment or a log. */
+  natsCreds?: string;
 }
 
 export interface StandbyOptions {
@@ -77,7 +79,7 @@ function readBody(request: IncomingMessage): Promise<string> {
 
 /** The assignment in a request body, or the reasons it is not one. */
 export function parseAssignment(body: string): Assignment | { problems: string[] } {
-  let document: { manifest?: unknown; env?: unknown };
+  let document: { manifest?: unknown; env?: unknown; natsCreds?: unknown };
   try {
     document = JSON.parse(body) as typeof document;
   } catch (error) {
@@ -85,9 +87,11 @@ export function parseAssignment(body: string): Assignment | { problems: string[]
   }
   const env = document.env ?? {};
   if (typeof env !== "object" || env === null || Object.values(env).some((v) => typeof v !== "string")) return { problems: ["/env: an object of strings"] };
+  const { natsCreds } = document;
+  if (natsCreds !== undefined && typeof natsCreds !== "string") return { problems: ["/natsCreds: a string (a NATS .creds file's text)"] };
   try {
     const manifest = parseRunManifest(JSON.stringify(document.manifest ?? null), "assignment");
-    return { manifest, env: env as Record<string, string> };
+    return { manifest, env: env as Record<string, string>, ...(natsCreds ? { natsCreds } : {}) };
   } catch (error) {
     if (error instanceof ManifestError) return { problems: error.problems };
     throw error;
