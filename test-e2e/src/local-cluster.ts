@@ -17,7 +17,7 @@ export const ADMIN_KUBECONFIG = process.env.KUBECONFIG_E2E ?? join(ROOT, ".clust
 
 export function clusterAnswers(): boolean {
   if (!existsSync(ADMIN_KUBECONFIG)) return false;
-  return spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, "get", "--raw", "/readyz"], { stdio: "ignore", timeout: 10_000 }).status === 0;
+  return spawnSync("kubectl", ["--kubeconfig", ADMIN_KUBECONFIG, "get", "--raw", "/readyz"], { stdio: "ignore", timeout: 60_000 }).status === 0;
 }
 
 /** kubectl as cluster-admin; throws with kubectl's stderr when it fails. */

@@ -80,7 +80,8 @@ void describe("security on a real control plane: NATS in JWT mode, the attempt S
     metricsUrl = `http://127.0.0.1:${httpPort}`;
     operator = spawnOperator({
       kubeconfig: saKubeconfig, natsUrl, namespace: NS, httpPort, durableConsumer: `sec-${suffix}`, podName: `operator-${suffix}`,
-      env: { AUTOCLINT_ACTIVE_REQUEUE_SECONDS: "3", AUTOCLINT_NATS_AUTHORITY_SECRET: authority.metadata.name, AUTOCLINT_NATS_AUTH_CONFIGMAP: trust.metadata.name },
+      // One operator, no Lease: on a loaded machine a slow Lease renewal would end it mid-test.
+      env: { AUTOCLINT_ACTIVE_REQUEUE_SECONDS: "3", AUTOCLINT_LEADER_ELECTION: "false", AUTOCLINT_NATS_AUTHORITY_SECRET: authority.metadata.name, AUTOCLINT_NATS_AUTH_CONFIGMAP: trust.metadata.name },
       onOutput: (text) => (operatorLog += text),
     });
     // The NATS pod waits for the ConfigMap's key; so does this test.
@@ -175,12 +176,6 @@ void describe("security on a real control plane: NATS in JWT mode, the attempt S
     assert.notEqual(code, 0, `the download was refused, so the trainer fails:\n${trainerLog}`);
     assert.deepEqual(requests.map((r) => [r.url, r.authorization]), [[`/sets/fmnist.tar?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=${SIGNATURE}`, `Bearer ${TOKEN}`]], "the dataset host got the whole URL and the token");
     assert.match(trainerLog, /HTTP 403/, `the trainer says why:\n${trainerLog}`);
-    // Its error event, published with the attempt's own credential, reached the run's status.
-    await eventually("the trainer's error event in the run's status", () => {
-      const status = json<{ status?: { trainerPhase?: string } }>(["-n", NS, "get", "autoclintrun", "presigned"]).status;
-      return status?.trainerPhase === "error" ? true : undefined;
-    }, 60_000, operatorTail);
-
     // Everything listable in the namespace, minus the two places the secrets are meant to be: the
     // run's own spec (the user wrote the URL there) and the two Secrets' data.
     const resources = kubectl(["api-resources", "--verbs=list", "--namespaced", "-o", "name"]).split("\n").filter(Boolean);
@@ -206,7 +201,8 @@ void describe("security on a real control plane: NATS in JWT mode, the attempt S
     } finally {
       await reader.close();
     }
-    assert.ok(stored.some((m) => m.includes('"type":"error"')), `the trainer's error event is stored: ${stored.join("\n")}`);
+    // Its error event, published with the attempt's own credential, is in the stream.
+    assert.ok(stored.some((m) => m.startsWith(`autoclint.v1.${NS}.${uid}.${attempt}.error `)), `the trainer's error event is stored: ${stored.join("\n")}`);
     const places: Record<string, string> = {
       "listed objects (annotations, env, status, Events)": JSON.stringify(scrubbed),
       "the operator's log": operatorLog,
