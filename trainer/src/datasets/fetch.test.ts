@@ -49,17 +49,20 @@ test("a secretRef's header goes with the download; neither it nor the URL's quer
   const root = await mkdtemp(join(tmpdir(), "autoclint-fetch-"));
   const lines: string[] = [];
   try {
-    const presigned = `http://user:pa55@127.0.0.1:${port}/sets/d.tar?X-Amz-Signature=s3cr3t`;
+    const presigned = `http://127.0.0.1:${port}/sets/d.tar?X-Amz-Signature=s3cr3t`;
     const error = (await fetchDataset(presigned, root, (line) => lines.push(line), { Authorization: "Bearer t0ken" }).catch((e: unknown) => e)) as Error;
     assert.ok(error instanceof DatasetError);
     assert.match(error.message, /^http:\/\/127\.0\.0\.1:\d+\/sets\/d\.tar \(query and credentials hidden\): download failed: HTTP 403/);
     assert.deepEqual(seen, ["Bearer t0ken"]);
+    // fetch refuses a URL with user info, quoting it: the quote is redacted too.
+    const withPassword = (await fetchDataset(`http://user:pa55@127.0.0.1:${port}/sets/d.tar`, root).catch((e: unknown) => e)) as Error;
+    assert.match(withPassword.message, /^http:\/\/127\.0\.0\.1:\d+\/sets\/d\.tar \(query and credentials hidden\): download failed: /);
     // Nothing listening: the reason (a system error code) without the request that undici's cause holds.
     server.close();
     const refused = (await fetchDataset(presigned, root, (line) => lines.push(line)).catch((e: unknown) => e)) as Error;
     assert.match(refused.message, /download failed: fetch failed \(ECONNREFUSED\)/);
     assert.equal(refused.cause, undefined);
-    const shown = [...lines, error.message, refused.message, JSON.stringify(error), String(error.stack)].join("\n");
+    const shown = [...lines, error.message, withPassword.message, refused.message, JSON.stringify(error), String(error.stack)].join("\n");
     for (const secret of ["s3cr3t", "X-Amz-Signature", "pa55", "t0ken"]) assert.ok(!shown.includes(secret), `${secret} was shown`);
   } finally {
     server.close();

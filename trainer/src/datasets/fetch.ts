@@ -52,7 +52,8 @@ export async function fetchDataset(url: string, cacheDir: string, log: (line: st
     response = await fetch(url, headers ? { headers } : {});
   } catch (error) {
     // No cause kept: undici's carries the request, URL and headers included.
-    throw new DatasetError(shown, `download failed: ${(error as Error).message}${causeCode(error)}`);
+    // fetch's message may quote the URL (one with user info is refused, quoted whole).
+    throw new DatasetError(shown, `download failed: ${(error as Error).message.split(url).join(shown)}${causeCode(error)}`);
   }
   if (!response.ok || !response.body) throw new DatasetError(shown, `download failed: HTTP ${response.status} ${response.statusText}`);
   try {
