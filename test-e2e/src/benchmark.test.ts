@@ -22,7 +22,7 @@ import {
 } from "@autoclint/api";
 import { freePort, startNatsServer, type TestNatsServer } from "@autoclint/api/testing";
 import { eventually } from "./eventually";
-import { ADMIN_KUBECONFIG, clusterAnswers, kubectl, prepareOperatorNamespace, removeOperatorNamespace, ROOT, spawnOperator } from "./local-cluster";
+import { ADMIN_KUBECONFIG, clusterAnswers, kubectl, prepareOperatorNamespace, removeOperatorNamespace, ROOT, spawnOperator, stopOperator } from "./local-cluster";
 
 const suffix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
 const NS = `acb-e2e-${suffix}`;
@@ -122,11 +122,7 @@ void describe("AutoClintBenchmark on a real control plane", { skip, concurrency:
 
   after(async () => {
     await connection?.close();
-    if (operator && operator.exitCode === null) {
-      const exited = new Promise((r) => operator.once("exit", r));
-      operator.kill("SIGTERM");
-      await Promise.race([exited, sleep(20_000)]);
-    }
+    await stopOperator(operator);
     if (process.env.E2E_OPERATOR_LOG) process.stderr.write(operatorLog);
     await nats?.dispose();
     removeOperatorNamespace({ namespace: NS, release: RELEASE });

@@ -17,7 +17,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { alc, eventMessageId, eventSubject, GROUP, VERSION, type AutoClintRun, type TrainerEvent } from "@autoclint/api";
 import { freePort, startNatsServer, type TestNatsServer } from "@autoclint/api/testing";
 import { eventually } from "./eventually";
-import { ADMIN_KUBECONFIG, clusterAnswers, prepareOperatorNamespace, removeOperatorNamespace, spawnOperator } from "./local-cluster";
+import { ADMIN_KUBECONFIG, clusterAnswers, prepareOperatorNamespace, removeOperatorNamespace, spawnOperator, stopOperator } from "./local-cluster";
 
 const suffix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
 const NS = `faults-e2e-${suffix}`;
@@ -191,11 +191,7 @@ void describe("faults while events flow: no event lost or counted twice", { skip
   });
 
   after(async () => {
-    if (operator && operator.exitCode === null) {
-      const exited = new Promise((r) => operator!.once("exit", r));
-      operator.kill("SIGTERM");
-      await Promise.race([exited, sleep(20_000)]);
-    }
+    await stopOperator(operator);
     if (process.env.E2E_OPERATOR_LOG) process.stderr.write(operatorLog);
     await nats?.dispose();
     removeOperatorNamespace({ namespace: NS, release: RELEASE });

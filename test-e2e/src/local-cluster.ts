@@ -8,6 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { renderChartTemplates } from "./operator-chart";
 import { eventually } from "./eventually";
@@ -100,4 +101,13 @@ export function spawnOperator(options: OperatorProcessOptions): ChildProcess {
   child.stdout!.on("data", (c: Buffer) => options.onOutput(c.toString()));
   child.stderr!.on("data", (c: Buffer) => options.onOutput(c.toString()));
   return child;
+}
+
+/** SIGTERM to a still-running operator, then up to 20 s for it to exit; false if it had already exited. */
+export async function stopOperator(operator: ChildProcess | undefined): Promise<boolean> {
+  if (!operator || operator.exitCode !== null) return false;
+  const exited = new Promise((resolve) => operator.once("exit", resolve));
+  operator.kill("SIGTERM");
+  await Promise.race([exited, sleep(20_000)]);
+  return true;
 }

@@ -14,7 +14,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { eventMessageId, eventSubject, runSubjects, GROUP, VERSION, type AutoClintRun, type TrainerEvent } from "@autoclint/api";
 import { freePort, startNatsServer, type TestNatsServer } from "@autoclint/api/testing";
 import { eventually } from "./eventually";
-import { ADMIN_KUBECONFIG, clusterAnswers, prepareOperatorNamespace, removeOperatorNamespace, spawnOperator } from "./local-cluster";
+import { ADMIN_KUBECONFIG, clusterAnswers, prepareOperatorNamespace, removeOperatorNamespace, spawnOperator, stopOperator } from "./local-cluster";
 
 const suffix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
 const NS = `acr-e2e-${suffix}`;
@@ -70,10 +70,7 @@ void describe("operator on a real control plane", { skip, concurrency: false }, 
   });
 
   after(async () => {
-    if (operator && operator.exitCode === null) {
-      const exited = new Promise((r) => operator.once("exit", r));
-      operator.kill("SIGTERM");
-      await Promise.race([exited, sleep(20_000)]);
+    if (await stopOperator(operator)) {
       assert.equal(operator.exitCode, 0, `graceful shutdown\n${operatorLog.slice(-3000)}`);
     }
     if (process.env.E2E_OPERATOR_LOG) process.stderr.write(operatorLog);

@@ -27,13 +27,12 @@ import { freePort, startNatsServer, type TestNatsServer } from "@autoclint/api/t
 import { issueOperatorCredential } from "../../operator/src/events/credentials";
 import { eventually } from "./eventually";
 import { renderChartTemplates } from "./operator-chart";
-import { ADMIN_KUBECONFIG, clusterAnswers, kubectl, prepareOperatorNamespace, removeOperatorNamespace, ROOT, spawnOperator } from "./local-cluster";
+import { ADMIN_KUBECONFIG, clusterAnswers, kubectl, prepareOperatorNamespace, removeOperatorNamespace, ROOT, spawnOperator, stopOperator } from "./local-cluster";
 
 const suffix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
 const NS = `sec-e2e-${suffix}`;
 const RELEASE = `sec-${suffix}`;
 const SA = `${RELEASE}-operator`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const skip = clusterAnswers() ? false : `no local control plane at ${ADMIN_KUBECONFIG} (run hack/cluster-up.sh)`;
 
 // The secret parts: a presigned URL's signature and a bearer token, random so that nothing else holds them by chance.
@@ -113,11 +112,7 @@ void describe("security on a real control plane: NATS in JWT mode, the attempt S
   });
 
   after(async () => {
-    if (operator && operator.exitCode === null) {
-      const exited = new Promise((r) => operator.once("exit", r));
-      operator.kill("SIGTERM");
-      await Promise.race([exited, sleep(20_000)]);
-    }
+    await stopOperator(operator);
     if (process.env.E2E_OPERATOR_LOG) process.stderr.write(operatorLog);
     await nats?.dispose();
     await new Promise((resolve) => (dataServer ? dataServer.close(resolve) : resolve(undefined)));
