@@ -35,6 +35,27 @@ void describe("operator on a real control plane", { skip, concurrency: false }, 
   let operator: ChildProcess;
   let operatorLog = "";
   let metricsUrl = "";
+  let saKubeconfig = "";
+  let httpPort = 0;
+
+  /** The operator as a child process, ready and leading when this resolves (started again by a test that stops it). */
+  const startOperatorProcess = async () => {
+    operator = spawnOperator({
+      kubeconfig: saKubeconfig, natsUrl: nats.url, namespace: NS, httpPort, durableConsumer: `e2e-${suffix}`, podName: `operator-${suffix}`,
+      env: { AUTOCLINT_ACTIVE_REQUEUE_SECONDS: "3" },
+      onOutput: (text) => (operatorLog += text),
+    });
+    // Ready, and leading: only the leader reconciles and consumes events.
+    const leading = async () => /^autoclint_operator_leader 1$/m.test(await (await fetch(`${metricsUrl}/metrics`)).text());
+    await eventually("the operator to be ready and leading", async () => ((await fetch(`${metricsUrl}/readyz`)).ok && (await leading()) ? true : undefined), 60_000).catch((error: unknown) => {
+      throw new Error(`${String(error)}\noperator log:\n${operatorLog.slice(-4000)}`);
+    });
+  };
+  /** SIGTERM, and it exits cleanly. */
+  const stopOperatorProcess = async () => {
+    await stopOperator(operator);
+    assert.equal(operator.exitCode, 0, `graceful shutdown\n${operatorLog.slice(-3000)}`);
+  };
 
   // kwok nodes carry this taint; the trainer pods tolerate it the way a user's would a GPU taint.
   const kwokToleration = { tolerations: [{ key: "kwok.x-k8s.io/node", operator: "Exists", effect: "NoSchedule" }] };
@@ -53,20 +74,11 @@ void describe("operator on a real control plane", { skip, concurrency: false }, 
     batch = admin.makeApiClient(BatchV1Api);
     core = admin.makeApiClient(CoreV1Api);
     // Exactly what the chart grants: its ServiceAccount and RBAC templates, rendered for this release.
-    const saKubeconfig = await prepareOperatorNamespace({ namespace: NS, release: RELEASE, serviceAccount: SA });
+    saKubeconfig = await prepareOperatorNamespace({ namespace: NS, release: RELEASE, serviceAccount: SA });
     nats = await startNatsServer();
-    const httpPort = await freePort();
+    httpPort = await freePort();
     metricsUrl = `http://127.0.0.1:${httpPort}`;
-    operator = spawnOperator({
-      kubeconfig: saKubeconfig, natsUrl: nats.url, namespace: NS, httpPort, durableConsumer: `e2e-${suffix}`, podName: `operator-${suffix}`,
-      env: { AUTOCLINT_ACTIVE_REQUEUE_SECONDS: "3" },
-      onOutput: (text) => (operatorLog += text),
-    });
-    // Ready, and leading: only the leader reconciles and consumes events.
-    const leading = async () => /^autoclint_operator_leader 1$/m.test(await (await fetch(`${metricsUrl}/metrics`)).text());
-    await eventually("the operator to be ready and leading", async () => ((await fetch(`${metricsUrl}/readyz`)).ok && (await leading()) ? true : undefined), 60_000).catch((error: unknown) => {
-      throw new Error(`${String(error)}\noperator log:\n${operatorLog.slice(-4000)}`);
-    });
+    await startOperatorProcess();
   });
 
   after(async () => {
@@ -366,6 +378,40 @@ void describe("operator on a real control plane", { skip, concurrency: false }, 
       await eventually("the run to be gone", async () => (await getRun("purged").then(() => false, () => true)) || undefined, 60_000);
       assert.equal(await count(runSubjects(NS, uid)), 0, "its events were purged");
       assert.equal(await count(runSubjects(NS, trainerRun.metadata.uid!)), others, "another run's events stay");
+    } finally {
+      await connection.close();
+    }
+  });
+
+  void test("defect 9: a run deleted while the operator is down is held by its finalizer; the restarted operator purges its events and lets it go", async () => {
+    const run = await createRun("deleted-while-down", { image: "e2e.invalid/trainer:runs-until-deleted", scheduling: kwokToleration });
+    const uid = run.metadata.uid!;
+    await eventually("the purge finalizer", async () => ((await getRun("deleted-while-down")).metadata.finalizers?.includes("autoclint.io/purge-events") ? true : undefined));
+    const connection = await connect({ servers: nats.url });
+    try {
+      const js = jetstream(connection);
+      const manager = await jetstreamManager(connection);
+      for (const seq of [0, 1]) {
+        const event: TrainerEvent = {
+          version: 1, type: "phase", run: { namespace: NS, name: "deleted-while-down", uid, attempt: 0 }, seq, elapsedSeconds: 1 + seq, wallTime: new Date().toISOString(), phase: "starting",
+        };
+        await js.publish(eventSubject(event.run, "phase"), JSON.stringify(event), { msgID: eventMessageId(event) });
+      }
+      const count = async () => Object.values((await manager.streams.info("AUTOCLINT", { subjects_filter: runSubjects(NS, uid) })).state.subjects ?? {}).reduce((sum, n) => sum + n, 0);
+      assert.equal(await count(), 2);
+
+      await stopOperatorProcess();
+      await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural, name: "deleted-while-down" });
+      await sleep(3000);
+      const held = await getRun("deleted-while-down");
+      assert.ok(held.metadata.deletionTimestamp, "the delete was accepted");
+      assert.deepEqual(held.metadata.finalizers, ["autoclint.io/purge-events"], "the finalizer holds the run while no operator can purge");
+      assert.equal(await count(), 2, "its events are still stored");
+
+      await startOperatorProcess();
+      await eventually("the run to be gone", async () => (await getRun("deleted-while-down").then(() => false, () => true)) || undefined, 60_000,
+        () => `\noperator log:\n${operatorLog.slice(-2000)}`);
+      assert.equal(await count(), 0, "the restarted operator purged its events before releasing it");
     } finally {
       await connection.close();
     }
