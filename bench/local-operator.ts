@@ -34,6 +34,38 @@ export function requestCounts(keep: (labels: Record<string, string | undefined>)
   return counts;
 }
 
+/** One kind of request ("resource[.group][/subresource] VERB"): how many the API server served, and their summed latency. */
+export interface RequestStat {
+  count: number;
+  seconds: number;
+}
+
+/**
+ * Every request the API server has served, by kind, from apiserver_request_total and
+ * apiserver_request_duration_seconds_sum (WATCH and CONNECT left out: their latency is a
+ * connection's lifetime). The API server does not say who sent a request.
+ */
+export function requestStats(): Map<string, RequestStat> {
+  const stats = new Map<string, RequestStat>();
+  for (const line of kubectl(["get", "--raw", "/metrics"]).split("\n")) {
+    const metric = /^(apiserver_request_total|apiserver_request_duration_seconds_sum)\{(.*)\} (\S+)$/.exec(line);
+    if (!metric) continue;
+    const labels = Object.fromEntries([...metric[2]!.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    if (labels.verb === "WATCH" || labels.verb === "CONNECT") continue;
+    const key = `${labels.resource}${labels.group ? `.${labels.group}` : ""}${labels.subresource ? `/${labels.subresource}` : ""} ${labels.verb}`;
+    const stat = stats.get(key) ?? { count: 0, seconds: 0 };
+    if (metric[1] === "apiserver_request_total") stat.count += Number(metric[3]);
+    else stat.seconds += Number(metric[3]);
+    stats.set(key, stat);
+  }
+  return stats;
+}
+
+export function statsDelta(after: Map<string, RequestStat>, before: Map<string, RequestStat>): Record<string, RequestStat> {
+  const delta = [...after].map(([key, { count, seconds }]) => [key, { count: count - (before.get(key)?.count ?? 0), seconds: seconds - (before.get(key)?.seconds ?? 0) }] as const);
+  return Object.fromEntries(delta.filter(([, stat]) => stat.count > 0).sort(([, a], [, b]) => b.count - a.count));
+}
+
 export function countsDelta(after: Map<string, number>, before: Map<string, number>): Record<string, number> {
   return Object.fromEntries([...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const).filter(([, v]) => v > 0));
 }

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { classifyFailure, observeAttempt } from "./observe";
 import { decideRetry } from "./retry";
 import { validateRunSpec } from "./validate";
-import { planRun } from "./plan";
+import { eventsAcrossCreate, planRun } from "./plan";
 import { T0, jobFixture, podFixture, runFixture } from "./fixtures";
 
 const NOW = T0 + 100_000;
@@ -109,4 +109,26 @@ void test("a condition keeps its transition time while its status holds; events 
   const second = planRun({ run: runFixture({}, first.status), attempts: [attempt], specProblems: [], now: NOW + 60_000 });
   assert.deepEqual(second.events, []);
   assert.deepEqual(second.status.conditions, first.status.conditions);
+});
+
+void test("a reconcile that creates the Job records one phase Event, for the phase its status shows", () => {
+  const fresh = runFixture();
+  const beforeCreate = planRun({ run: fresh, attempts: [], specProblems: [], now: NOW });
+  const created = observeAttempt(jobFixture(0), [], NOW);
+  const afterCreate = planRun({ run: { ...fresh, status: beforeCreate.status }, attempts: [created], specProblems: [], now: NOW });
+  assert.equal(afterCreate.status.phase, "Scheduling");
+  assert.deepEqual(eventsAcrossCreate(beforeCreate, afterCreate).map((e) => e.reason), ["Scheduling"], "no Event for the Pending the status never showed");
+
+  // A retry keeps its Retrying warning (it says why); only the passing Pending goes.
+  const failed = observeAttempt(jobFixture(0, [{ type: "Failed", at: 50 }]), [podFixture(0, { phase: "Failed", reason: "Evicted" })], NOW);
+  const retrying = runFixture({ retries: { limit: 1 } }, { phase: "Running" });
+  const retry = planRun({ run: retrying, attempts: [failed], specProblems: [], now: NOW });
+  const next = observeAttempt(jobFixture(1), [], NOW);
+  const retried = planRun({ run: { ...retrying, status: { ...retrying.status, ...retry.status } }, attempts: [failed, next], specProblems: [], now: NOW });
+  assert.deepEqual(eventsAcrossCreate(retry, retried).map((e) => e.reason), ["Retrying", "Scheduling"]);
+
+  // A name taken by another owner leaves the run Pending: that Pending is what status shows, so its Event stays.
+  const taken = planRun({ run: { ...fresh, status: beforeCreate.status }, attempts: [], specProblems: [], now: NOW, nameTaken: { job: "fmnist-a0", owner: "no controller" } });
+  assert.equal(taken.status.phase, "Pending");
+  assert.deepEqual(eventsAcrossCreate(beforeCreate, taken).map((e) => e.reason), ["Pending", "NameTaken"]);
 });

@@ -196,6 +196,18 @@ function planEvents(previous: AutoClintRunStatus, decision: PhaseDecision, lates
   return events;
 }
 
+/**
+ * The Events of a reconcile that planned twice: before creating the attempt (`beforeCreate`) and
+ * with the attempt created (`afterCreate`, planned from the phase the first moved to). The status
+ * is written once, with the second plan's phase; when that differs from the first's, the first
+ * phase's Event ("Pending: creating the trainer Job") names a state the status never showed, so
+ * it goes: one Event POST fewer for every run started. The first plan's other Events stay.
+ */
+export function eventsAcrossCreate(beforeCreate: RunPlan, afterCreate: RunPlan): KubeEventSpec[] {
+  const transient = beforeCreate.status.phase !== afterCreate.status.phase ? beforeCreate.status.phase : undefined;
+  return [...beforeCreate.events.filter((event) => event.reason !== transient), ...afterCreate.events];
+}
+
 export function planRun({ run, attempts: observed, specProblems, now, nameTaken }: PlanInput): RunPlan {
   const previous = run.status ?? {};
   if (isTerminal(previous.phase)) return planFinished(run, observed);

@@ -15,7 +15,7 @@ import { attemptOfJob, observeAttempt, observeClaimedPod, toMillis, type Attempt
 import { isAbandoned, isClaimed, isPoolPod } from "./pool";
 import { startupStory } from "./startup";
 import { holdTickingCounters } from "./counters";
-import { isTerminal, planRun, RECONCILER_STATUS_FIELDS, type KubeEventSpec, type NameTaken } from "./plan";
+import { eventsAcrossCreate, isTerminal, planRun, RECONCILER_STATUS_FIELDS, type KubeEventSpec, type NameTaken } from "./plan";
 import { patchOwnedStatus, type StatusPatcher } from "./status";
 import { validateRunSpec } from "./validate";
 
@@ -132,8 +132,9 @@ export class RunReconciler implements Reconciler {
     let attempts = observeAttempts(jobs, pods, now);
     let claimedNow: V1Pod | undefined;
     let plan = planRun({ run, attempts, specProblems, now });
-    const events = [...plan.events];
+    let events = plan.events;
     if (plan.createAttempt !== undefined) {
+      const beforeCreate = plan;
       const warm = await this.options.claimer?.claim(run, plan.createAttempt, log);
       claimedNow = warm;
       if (warm) claimedPods.add(warm.metadata?.name ?? "");
@@ -149,7 +150,7 @@ export class RunReconciler implements Reconciler {
         const nameTaken = "taken" in created ? created.taken : undefined;
         plan = planRun({ run: afterCreate, attempts, specProblems, now, nameTaken });
       }
-      events.push(...plan.events);
+      events = eventsAcrossCreate(beforeCreate, plan);
     }
     const latest = attempts.filter((a) => a.pod === plan.status.trainerPod).at(-1);
     const story = startupStory(run, pods.find((p) => p.metadata?.name === plan.status.trainerPod) ?? claimedNow, latest?.createdAt);
