@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { alc, type AutoClintRunStatus, type TrainerEvent } from "@autoclint/api";
+import { LEARNING_CURVE_CAP, alc, type AutoClintRunStatus, type TrainerEvent } from "@autoclint/api";
 import { capCurve, foldEvent, foldFromStatus, statusOfFold, type RunFold } from "./fold";
 
 const context = { budgetSeconds: 300, keepTrials: 2 };
@@ -93,7 +93,7 @@ void test("a restart changes no number: the exact ALC accumulator and the kept t
     fold = foldEvent(fold, event, context).fold;
     if (i % 37 === 0) fold = foldFromStatus("u1", structuredClone(statusOfFold(fold)) as AutoClintRunStatus, 300);
   });
-  assert.ok(statusOfFold(fold).learningCurve!.length <= 200, "the status curve is capped");
+  assert.equal(statusOfFold(fold).learningCurve!.length, LEARNING_CURVE_CAP, "the status curve is capped");
   assert.equal(fold.alc, exact, "same ALC, bit for bit");
   assert.deepEqual(fold.chosenPolicy, straight.chosenPolicy);
   // Every number in status is the same; only the capped curve's sampled points differ (it is a picture).
