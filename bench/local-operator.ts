@@ -6,6 +6,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
+import { get as httpsGet } from "node:https";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -64,6 +65,27 @@ export function requestStats(): Map<string, RequestStat> {
 export function statsDelta(after: Map<string, RequestStat>, before: Map<string, RequestStat>): Record<string, RequestStat> {
   const delta = [...after].map(([key, { count, seconds }]) => [key, { count: count - (before.get(key)?.count ?? 0), seconds: seconds - (before.get(key)?.seconds ?? 0) }] as const);
   return Object.fromEntries(delta.filter(([, stat]) => stat.count > 0).sort(([, a], [, b]) => b.count - a.count));
+}
+
+/**
+ * Seconds a control-plane component's requests waited in its own client-side rate limiter so far
+ * (rest_client_rate_limiter_duration_seconds_sum over verbs; kube-controller-manager's and
+ * kube-scheduler's clients default to 20 / 50 requests per second): work the component held
+ * back, not work the API server was too slow for.
+ */
+export async function clientThrottleSeconds(component: "kube-controller-manager" | "kube-scheduler"): Promise<number> {
+  const env = Object.fromEntries(readFileSync(join(ROOT, ".cluster", "env"), "utf8").trim().split("\n").map((line) => line.split("=") as [string, string]));
+  const port = component === "kube-controller-manager" ? env.KCM_PORT : env.SCHED_PORT;
+  const pki = join(ROOT, ".cluster", "pki");
+  const text = await new Promise<string>((resolve, reject) => {
+    // Its serving certificate is self-signed (hack/cluster-up.sh); /metrics wants an identity, the admin's.
+    const request = httpsGet({ host: "127.0.0.1", port, path: "/metrics", cert: readFileSync(join(pki, "admin.crt")), key: readFileSync(join(pki, "admin.key")), rejectUnauthorized: false }, (response) => {
+      let body = "";
+      response.setEncoding("utf8").on("data", (chunk: string) => (body += chunk)).on("end", () => resolve(body));
+    });
+    request.on("error", reject);
+  });
+  return text.split("\n").filter((line) => line.startsWith("rest_client_rate_limiter_duration_seconds_sum{")).reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
 }
 
 export function countsDelta(after: Map<string, number>, before: Map<string, number>): Record<string, number> {

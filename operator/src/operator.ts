@@ -3,7 +3,7 @@
  * HTTP endpoints and leader election wired together. Informers only enqueue keys; reconcilers and
  * the consumer do the work, and only while this replica leads.
  */
-import type { KubeConfig, V1Job, V1Pod } from "@kubernetes/client-node";
+import type { CoreV1Event, KubeConfig, V1Job, V1Pod } from "@kubernetes/client-node";
 import type { AutoClintBenchmark, AutoClintPool, AutoClintRun } from "@autoclint/api";
 import type { OperatorConfig } from "./config";
 import { Controller } from "./controller/controller";
@@ -24,6 +24,7 @@ import type { Logger } from "./log";
 import { OperatorMetrics } from "./metrics";
 import { BenchmarkReconciler } from "./reconcile/benchmark";
 import { ANNOTATION_BENCHMARK, ANNOTATION_RUN, LABEL_BENCHMARK_UID, LABEL_POOL, LABEL_POOL_UID, LABEL_RUN_UID, MANAGED_SELECTOR } from "./reconcile/labels";
+import { EventRecorder } from "./reconcile/recorder";
 import { RunReconciler } from "./reconcile/run";
 import { postAssignment, WarmPodClaimer } from "./reconcile/claim";
 import { PoolDemand, PoolReconciler } from "./reconcile/pool";
@@ -158,6 +159,12 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
     issueCredential,
     enqueuePool: (namespace, name) => controllerRef.current?.enqueue(POOL_RESOURCE.kind, namespace, name),
   });
+  // Kubernetes Events go out beside the reconciles, not in them; 1,000 waiting is client-go's queue length too.
+  const eventRecorder = new EventRecorder<CoreV1Event>({
+    send: (event) => resources.createEvent(event), concurrency: 4, maxPending: 1000,
+    onError: (error, event) => log.warn("recording an event failed", { error, reason: event.reason, object: event.involvedObject.name }),
+    onDrop: (event) => log.warn("too many Kubernetes Events waiting: dropped one", { reason: event.reason, object: event.involvedObject.name }),
+  });
   const runReconciler = new RunReconciler({
     api: {
       // The run as the informer has it (controller-runtime's cached client), or as our own last
@@ -173,7 +180,7 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
       getJob: (ns, name) => resources.getJob(ns, name),
       deleteJob: (ns, name) => resources.deleteJob(ns, name),
       deletePod: (ns, name) => resources.deletePod(ns, name),
-      createEvent: (event) => resources.createEvent(event),
+      recordEvent: (event) => eventRecorder.record(event),
       // Through the own-writes too: the status write after it must not be read back from a cache at this version.
       setFinalizers: (run, finalizers) =>
         ownRunWrites.write(run.metadata.namespace ?? "", run.metadata.name, () => resources.setCustomFinalizers(RUN_RESOURCE, run, finalizers) as Promise<AutoClintRun & KubeObject>),
@@ -287,12 +294,15 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
     })();
     consumerStarting = startConsumer();
   };
-  const stopWork = async () => {
+  /** Kubernetes Events still waiting are sent on a graceful stop; a replica that lost the lease sends none. */
+  const stopWork = async (waitingEvents: "send" | "discard") => {
     if (!working) return;
     working = false;
+    if (waitingEvents === "discard") eventRecorder.discardWaiting();
     metrics.setLeader(false);
     await Promise.all(informers.map((i) => i.stop()));
     await controller.stop();
+    await eventRecorder.drain(5000);
     await consumerStarting;
     await consumer.stop();
   };
@@ -320,7 +330,7 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
     elector.start({
       onStartedLeading: startWork,
       onStoppedLeading: () => {
-        void stopWork();
+        void stopWork("discard");
         hooks.onLostLeadership?.();
       },
     });
@@ -330,7 +340,7 @@ export async function startOperator(config: OperatorConfig, kubeConfig: KubeConf
     httpPort: http.port,
     metrics,
     async stop() {
-      await stopWork();
+      await stopWork("send");
       await elector?.stop();
       await http.close();
     },

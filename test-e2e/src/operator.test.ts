@@ -139,8 +139,11 @@ void describe("operator on a real control plane", { skip, concurrency: false }, 
     const scheduled = status.conditions!.find((c) => c.type === "Scheduled")!;
     assert.match(scheduled.message, /Insufficient nvidia\.com\/gpu/);
     assert.match(status.message ?? "", /Insufficient nvidia\.com\/gpu/);
-    const events = await core.listNamespacedEvent({ namespace: NS, fieldSelector: `involvedObject.name=too-big` });
-    assert.ok(events.items.some((e) => e.reason === "FailedScheduling" && e.source?.component === "autoclint-operator"), "a Kubernetes Event for the run");
+    // Events are recorded beside the reconcile (reconcile/recorder.ts), so the status may show first.
+    await eventually("a Kubernetes Event for the run", async () => {
+      const events = await core.listNamespacedEvent({ namespace: NS, fieldSelector: `involvedObject.name=too-big` });
+      return events.items.some((e) => e.reason === "FailedScheduling" && e.source?.component === "autoclint-operator") || undefined;
+    });
   });
 
   void test("a spec that breaks validation is refused by the API server with a clear message", async () => {

@@ -34,7 +34,8 @@ export interface RunApi extends StatusPatcher<AutoClintRun> {
   deleteJob(namespace: string, name: string): Promise<void>;
   /** Deletes a pod (a claimed warm pod: the attempt's stand-in for a Job); one already gone is no error. */
   deletePod(namespace: string, name: string): Promise<void>;
-  createEvent(event: CoreV1Event): Promise<unknown>;
+  /** Hands a Kubernetes Event over to be recorded off the reconcile path (recorder.ts); returns at once. */
+  recordEvent(event: CoreV1Event): void;
   /** Sets the run's finalizers (merge patch, guarded by uid and resourceVersion). */
   setFinalizers(run: AutoClintRun, finalizers: string[]): Promise<unknown>;
   /** Purges the run's events from the event store; throws when it cannot (yet). */
@@ -158,9 +159,7 @@ export class RunReconciler implements Reconciler {
     await this.writeStatus(run, holdTickingCounters(run.status, fields, this.options.activeRequeueMs / 1000));
     // After the status says why: a deleted Job's pod takes the reason with it.
     for (const job of plan.deleteJobs) await this.deleteJob(namespace, job, claimedPods.has(job), log);
-    for (const event of events) {
-      await api.createEvent(kubeEvent(run, event, now, this.options.instance)).catch((error: unknown) => log.warn("recording an event failed", { error, reason: event.reason }));
-    }
+    for (const event of events) api.recordEvent(kubeEvent(run, event, now, this.options.instance));
     const phase = plan.status.phase ?? "Pending";
     if (events.length > 0) log.info("run phase", { phase, message: plan.status.message, attempts: plan.status.attempts });
     metrics.setRunPhase(namespace, name, phase);
