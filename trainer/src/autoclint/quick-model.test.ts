@@ -39,8 +39,8 @@ function heldOutNauc(kind: { classes: number; frames: number; side: number; chan
   const train = syntheticTask({ ...kind, rows: 400, seed: 1 });
   const valid = syntheticTask({ ...kind, rows: 100, seed: 2 });
   const test = syntheticTask({ ...kind, rows: 300, seed: 3 });
-  const scores = QUICK_FEATURE_STAGES.map((maxFeatures) => {
-    const fit = fitQuickModel(train, valid, kind.classes, maxFeatures);
+  const scores = QUICK_FEATURE_STAGES.map((stage) => {
+    const fit = fitQuickModel(train, valid, kind.classes, stage);
     assert.ok(Number.isFinite(fit.validScore));
     return flatNauc(test.labels, predictQuick(fit.model, test.images), kind.classes);
   });
@@ -63,8 +63,10 @@ test("the quick model beats chance on multi-label colour images", () => {
   assert.ok(score > 0.5, `held-out NAUC ${score}`);
 });
 
-test("the quick model beats chance on video (frames averaged)", () => {
-  const score = heldOutNauc({ classes: 4, frames: 4, side: 16, channels: 1, labelsPerRow: oneLabel(4) });
+test("the quick model beats chance on video (frames averaged), its coarse stage reading 1 in 2 rows and columns", () => {
+  const kind = { classes: 4, frames: 8, side: 32, channels: 1, labelsPerRow: oneLabel(4) };
+  assert.equal(pooledGrid([1, kind.frames, kind.side, kind.side, kind.channels], QUICK_FEATURE_STAGES[0]).step, 2, "the coarse stage samples these clips");
+  const score = heldOutNauc(kind);
   assert.ok(score > 0.5, `held-out NAUC ${score}`);
 });
 
@@ -109,23 +111,34 @@ test("labels that carry no signal give a score near chance, not above it", () =>
 });
 
 test("the pooled grid keeps features under the cap and averages blocks exactly", () => {
-  assert.deepEqual(pooledGrid([1, 1, 28, 28, 1]), { height: 14, width: 14, channels: 1 });
-  assert.deepEqual(pooledGrid([1, 1, 32, 32, 3]), { height: 8, width: 8, channels: 3 });
-  assert.deepEqual(pooledGrid([1, 1, 8, 8, 1]), { height: 8, width: 8, channels: 1 });
+  assert.deepEqual(pooledGrid([1, 1, 28, 28, 1]), { height: 14, width: 14, channels: 1, step: 1 });
+  assert.deepEqual(pooledGrid([1, 1, 32, 32, 3]), { height: 8, width: 8, channels: 3, step: 1 });
+  assert.deepEqual(pooledGrid([1, 1, 8, 8, 1]), { height: 8, width: 8, channels: 1, step: 1 });
   // The coarse first stage: at most 64 features before the factor is rounded up.
-  assert.deepEqual(pooledGrid([1, 1, 28, 28, 1], 64), { height: 7, width: 7, channels: 1 });
-  assert.deepEqual(pooledGrid([1, 1, 48, 48, 3], 64), { height: 5, width: 5, channels: 3 });
+  const [coarse, fine] = QUICK_FEATURE_STAGES;
+  assert.deepEqual(pooledGrid([1, 1, 28, 28, 1], coarse), { height: 7, width: 7, channels: 1, step: 1 });
+  assert.deepEqual(pooledGrid([1, 1, 48, 48, 3], coarse), { height: 5, width: 5, channels: 3, step: 2 });
+  // ...and at most 2,048 values read per sample: 1 in 3 rows and columns of a 64x64 colour image
+  // (12,288 values), 1 in 4 of an 8-frame 64x64 clip (32,768), every frame kept; the fine stage reads all.
+  assert.deepEqual(pooledGrid([1, 1, 64, 64, 3], coarse), { height: 5, width: 5, channels: 3, step: 3 });
+  assert.deepEqual(pooledGrid([1, 8, 64, 64, 1], coarse), { height: 8, width: 8, channels: 1, step: 4 });
+  assert.deepEqual(pooledGrid([1, 8, 64, 64, 1], fine), { height: 16, width: 16, channels: 1, step: 1 });
+  // The step never skips a whole bin: a 4x4 grid over 8x8 pixels reads 1 in 2 at most.
+  assert.equal(pooledGrid([1, 64, 8, 8, 1], { maxFeatures: 16, maxValues: 64 }).step, 2);
   // One 2x2 image, two frames: the 1x1 grid is the mean of all 8 pixels, over 255.
   const tensor: ImageTensor = { pixels: Uint8Array.from([0, 255, 255, 0, 255, 255, 255, 255]), shape: [1, 2, 2, 2, 1] };
-  const features = pooledFeatures(tensor, { height: 1, width: 1, channels: 1 });
+  const features = pooledFeatures(tensor, { height: 1, width: 1, channels: 1, step: 1 });
   assert.equal(features.length, 1);
   assert.ok(Math.abs(features[0]! - 6 / 8) < 1e-12);
+  // With step 2 a 2x2 grid over a 4x4 image reads rows and columns 1 and 3: one pixel per bin.
+  const sampled = pooledFeatures({ pixels: Uint8Array.from({ length: 16 }, (_, i) => i * 10), shape: [1, 1, 4, 4, 1] }, { height: 2, width: 2, channels: 1, step: 2 });
+  assert.deepEqual(Array.from(sampled, (v) => Math.round(v * 255)), [50, 70, 130, 150]);
   // The pixel exponent applies before pooling: sqrt(64/255) for every pixel of a flat image.
   const flat: ImageTensor = { pixels: new Uint8Array(4).fill(64), shape: [1, 1, 2, 2, 1] };
-  assert.ok(Math.abs(pooledFeatures(flat, { height: 1, width: 1, channels: 1 }, { gamma: 0.5, relative: false })[0]! - Math.sqrt(64 / 255)) < 1e-12);
+  assert.ok(Math.abs(pooledFeatures(flat, { height: 1, width: 1, channels: 1, step: 1 }, { gamma: 0.5, relative: false })[0]! - Math.sqrt(64 / 255)) < 1e-12);
   // Relative to the background: a 3x3 image with a border of 200 and a centre of 50 pools to 150/9.
   const framed: ImageTensor = { pixels: Uint8Array.from([200, 200, 200, 200, 50, 200, 200, 200, 200]), shape: [1, 1, 3, 3, 1] };
-  assert.ok(Math.abs(pooledFeatures(framed, { height: 1, width: 1, channels: 1 }, { gamma: 1, relative: true })[0]! - 150 / 255 / 9) < 1e-12);
+  assert.ok(Math.abs(pooledFeatures(framed, { height: 1, width: 1, channels: 1, step: 1 }, { gamma: 1, relative: true })[0]! - 150 / 255 / 9) < 1e-12);
 });
 
 test("the Cholesky ridge solver solves a known system", () => {

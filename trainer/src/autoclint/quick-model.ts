@@ -13,12 +13,27 @@ import { flatNauc } from "./flat-nauc";
 
 /** Features per sample at most (before the pooling factor is rounded): keeps the Gram matrix cheap. */
 export const QUICK_MAX_FEATURES = 256;
+
+/** One fit of the quick model: how many features, and how many input values it reads per sample. */
+export interface QuickStage {
+  maxFeatures: number;
+  /** Input values read per sample at most: rows and columns are sampled with a step above it. */
+  maxValues: number;
+}
+
 /**
- * The quick model is fitted twice, coarse then fine: features capped at 64 first (the Gram
- * matrix 16x and the solve 64x cheaper than at 256, so the first prediction goes out sooner),
- * then at QUICK_MAX_FEATURES, whose prediction follows only when its valid score is better.
+ * The quick model is fitted twice, coarse then fine. The coarse stage caps the features at 64 (the
+ * Gram matrix 16x and the solve 64x cheaper than at 256) and reads at most 2,048 values of each
+ * sample (every pixel of a 28x28 digit; every 4th row and column of an 8-frame 64x64 clip, all
+ * frames kept, since a video's class can lie in how its frames differ), so its prediction goes
+ * out soonest: pooling the pixels is most of its cost, and it grows with the sample. The fine
+ * stage reads every value into up to QUICK_MAX_FEATURES features; its prediction follows only
+ * when its valid score is better.
  */
-export const QUICK_FEATURE_STAGES = [64, QUICK_MAX_FEATURES] as const;
+export const QUICK_FEATURE_STAGES: readonly QuickStage[] = [
+  { maxFeatures: 64, maxValues: 2048 },
+  { maxFeatures: QUICK_MAX_FEATURES, maxValues: Infinity },
+];
 /** Ridge terms tried, as multiples of the mean diagonal of the centred Gram matrix. */
 export const RIDGE_CANDIDATES = [1e-3, 1e-2, 1e-1, 1] as const;
 /**
@@ -50,6 +65,8 @@ export interface PooledGrid {
   height: number;
   width: number;
   channels: number;
+  /** Rows and columns read: every `step`-th one, from step / 2 (1: every pixel). */
+  step: number;
 }
 
 export interface LabeledImages {
@@ -79,15 +96,37 @@ export interface QuickFit {
   trainRows: number;
 }
 
-/** The pooled grid: the input divided by the smallest integer factor that brings it under the feature cap. */
-export function pooledGrid(shape: ImageTensor["shape"], maxFeatures: number = QUICK_MAX_FEATURES): PooledGrid {
-  const [, , height, width, channels] = shape;
-  const factor = Math.max(1, Math.ceil(Math.sqrt((height * width * channels) / maxFeatures)));
-  return { height: Math.ceil(height / factor), width: Math.ceil(width / factor), channels };
+/**
+ * The pooled grid: the input divided by the smallest integer factor that brings it under the
+ * feature cap; and the sampling step that brings the values read per sample under `maxValues`,
+ * never wider than a bin (so that every bin is read).
+ */
+export function pooledGrid(shape: ImageTensor["shape"], stage: QuickStage = { maxFeatures: QUICK_MAX_FEATURES, maxValues: Infinity }): PooledGrid {
+  const [, frames, height, width, channels] = shape;
+  const factor = Math.max(1, Math.ceil(Math.sqrt((height * width * channels) / stage.maxFeatures)));
+  const grid = { height: Math.ceil(height / factor), width: Math.ceil(width / factor), channels };
+  const wanted = Math.ceil(Math.sqrt((frames * height * width * channels) / stage.maxValues));
+  const narrowestBin = Math.min(Math.floor(height / grid.height), Math.floor(width / grid.width));
+  return { ...grid, step: Math.max(1, Math.min(wanted, narrowestBin)) };
 }
 
-/** The mean of a sample's border pixels over its frames, per channel, rounded: its background colour. */
-function borderColour(pixels: Uint8Array, start: number, shape: ImageTensor["shape"]): Int32Array {
+/** "7x7x1", or "8x8x1 (1 in 4 rows and columns)" when the grid samples. */
+export function describeGrid(grid: PooledGrid): string {
+  const size = `${grid.height}x${grid.width}x${grid.channels}`;
+  return grid.step === 1 ? size : `${size} (1 in ${grid.step} rows and columns)`;
+}
+
+/** The rows (or columns) of a side that a grid with this step reads: step / 2, then every step-th. */
+function sampledIndices(size: number, step: number): Int32Array {
+  const first = Math.min(size - 1, Math.floor(step / 2));
+  return Int32Array.from({ length: Math.ceil((size - first) / step) }, (_, k) => first + k * step);
+}
+
+/**
+ * The mean of a sample's border pixels over its frames, per channel, rounded: its background
+ * colour. The border is read at the sampled rows and columns, like the rest of the sample.
+ */
+function borderColour(pixels: Uint8Array, start: number, shape: ImageTensor["shape"], rows: Int32Array, cols: Int32Array): Int32Array {
   const [, frames, height, width, channels] = shape;
   const sums = new Float64Array(channels);
   let count = 0;
@@ -97,11 +136,12 @@ function borderColour(pixels: Uint8Array, start: number, shape: ImageTensor["sha
     count++;
   };
   for (let f = 0; f < frames; f++) {
-    for (let x = 0; x < width; x++) {
+    for (const x of cols) {
       add(f, 0, x);
       if (height > 1) add(f, height - 1, x);
     }
-    for (let y = 1; y < height - 1; y++) {
+    for (const y of rows) {
+      if (y === 0 || y === height - 1) continue;
       add(f, y, 0);
       if (width > 1) add(f, y, width - 1);
     }
@@ -111,36 +151,54 @@ function borderColour(pixels: Uint8Array, start: number, shape: ImageTensor["sha
 
 const IDENTITY: PixelTransform = { gamma: 1, relative: false };
 
-/** Block averages of the transformed pixels over frames and pixel bins: rows x (h * w * c), row-major. */
+/**
+ * Block averages of the transformed pixels over frames and pixel bins: rows x (h * w * c),
+ * row-major. A grid with a step above 1 averages the pixels of its sampled rows and columns only.
+ */
 export function pooledFeatures(tensor: ImageTensor, grid: PooledGrid, transform: PixelTransform = IDENTITY, rows = tensor.shape[0]): Float64Array {
   const [n, frames, height, width, channels] = tensor.shape;
   const count = Math.min(rows, n);
   const dims = grid.height * grid.width * channels;
   const out = new Float64Array(count * dims);
-  // Source row and column -> pooled bin; bins split the side as evenly as integers allow.
-  const binOfRow = Int32Array.from({ length: height }, (_, y) => Math.min(grid.height - 1, Math.floor((y * grid.height) / height)));
-  const binOfCol = Int32Array.from({ length: width }, (_, x) => Math.min(grid.width - 1, Math.floor((x * grid.width) / width)));
+  const sampledRows = sampledIndices(height, grid.step);
+  const sampledCols = sampledIndices(width, grid.step);
+  // The values read, once for all samples: offset in the sample, feature index, channel. One
+  // flat loop over them per sample is what keeps the pooling (most of the fit's cost) cheap.
+  const reads = frames * sampledRows.length * sampledCols.length * channels;
+  const offset = new Int32Array(reads);
+  const feature = new Int32Array(reads);
+  const channel = new Int32Array(reads);
   const binSize = new Float64Array(grid.height * grid.width);
-  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) binSize[binOfRow[y]! * grid.width + binOfCol[x]!]!++;
-  // Indexed by the pixel value, or by its distance from the background (both 0..255).
-  const intensity = Float64Array.from({ length: 256 }, (_, v) => (v / 255) ** transform.gamma);
-  const zeroBackground = new Int32Array(channels);
-  const sampleBytes = frames * height * width * channels;
-  const pixelsPerFrameRow = width * channels;
-  for (let i = 0; i < count; i++) {
-    const base = i * dims;
-    const background = transform.relative ? borderColour(tensor.pixels, i * sampleBytes, tensor.shape) : zeroBackground;
-    // Every frame row of the sample, in order: frames are averaged like pixels in a bin.
-    for (let r = 0; r < frames * height; r++) {
-      const rowBase = base + binOfRow[r % height]! * grid.width * channels;
-      let p = i * sampleBytes + r * pixelsPerFrameRow;
-      for (let x = 0; x < width; x++) {
-        const o = rowBase + binOfCol[x]! * channels;
-        for (let c = 0; c < channels; c++) out[o + c]! += intensity[Math.abs(tensor.pixels[p++]! - background[c]!)]!;
+  let j = 0;
+  for (let f = 0; f < frames; f++) {
+    for (const y of sampledRows) {
+      const rowBin = Math.min(grid.height - 1, Math.floor((y * grid.height) / height));
+      for (const x of sampledCols) {
+        const bin = rowBin * grid.width + Math.min(grid.width - 1, Math.floor((x * grid.width) / width));
+        binSize[bin]!++;
+        for (let c = 0; c < channels; c++, j++) {
+          offset[j] = ((f * height + y) * width + x) * channels + c;
+          feature[j] = bin * channels + c;
+          channel[j] = c;
+        }
       }
     }
+  }
+  // Indexed by the pixel value minus the background plus 255 (a zero background: value + 255).
+  const intensity = Float64Array.from({ length: 511 }, (_, k) => (Math.abs(k - 255) / 255) ** transform.gamma);
+  const shift = new Int32Array(channels).fill(255);
+  const pixels = tensor.pixels;
+  const sampleBytes = frames * height * width * channels;
+  for (let i = 0; i < count; i++) {
+    const base = i * dims;
+    const start = i * sampleBytes;
+    if (transform.relative) {
+      const background = borderColour(pixels, start, tensor.shape, sampledRows, sampledCols);
+      for (let c = 0; c < channels; c++) shift[c] = 255 - background[c]!;
+    }
+    for (let k = 0; k < reads; k++) out[base + feature[k]!]! += intensity[pixels[start + offset[k]!]! + shift[channel[k]!]!]!;
     for (let b = 0; b < grid.height * grid.width; b++) {
-      const scale = 1 / (frames * binSize[b]!);
+      const scale = 1 / binSize[b]!; // values read into the bin, over all frames
       for (let c = 0; c < channels; c++) out[base + b * channels + c]! *= scale;
     }
   }
@@ -252,12 +310,12 @@ export function predictQuick(model: RidgeModel, images: ImageTensor): Float32Arr
 }
 
 /**
- * Fits the ridge model on train over the pooled grid under `maxFeatures`, choosing the pixel
+ * Fits the ridge model on train over the pooled grid of a stage, choosing the pixel
  * transform and the ridge term by the valid NAUC. Labels must have both 0s and 1s in some valid
  * column for the score to exist.
  */
-export function fitQuickModel(train: LabeledImages, valid: LabeledImages, classes: number, maxFeatures: number = QUICK_MAX_FEATURES): QuickFit {
-  const grid = pooledGrid(train.images.shape, maxFeatures);
+export function fitQuickModel(train: LabeledImages, valid: LabeledImages, classes: number, stage: QuickStage = QUICK_FEATURE_STAGES.at(-1)!): QuickFit {
+  const grid = pooledGrid(train.images.shape, stage);
   const rows = train.images.shape[0];
   // The Gram matrix is the cost: the transform is chosen on a smaller sample, then refitted.
   const probeRows = Math.min(rows, TRANSFORM_PROBE_ROWS);

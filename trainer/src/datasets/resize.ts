@@ -49,14 +49,15 @@ function axisWeights(from: number, to: number): AxisWeights {
   return { index: Int32Array.from(index), weight: Float64Array.from(weight), start };
 }
 
-/** One row of pixels (C channels) into `out` at `width` columns, by the column weights. */
+/** One row of pixels (C channels) into `out` at `to`, by the column weights. */
 function resampleRow(row: Uint8Array, out: Float64Array, to: number, cols: AxisWeights, c: number): void {
-  const width = cols.start.length - 1;
+  const { index, weight, start } = cols;
+  const width = start.length - 1;
   for (let x = 0; x < width; x++) {
-    for (let k = cols.start[x]!; k < cols.start[x + 1]!; k++) {
-      const source = cols.index[k]! * c;
-      const weight = cols.weight[k]!;
-      for (let ch = 0; ch < c; ch++) out[to + x * c + ch]! += weight * row[source + ch]!;
+    for (let ch = 0; ch < c; ch++) {
+      let sum = 0;
+      for (let k = start[x]!; k < start[x + 1]!; k++) sum += weight[k]! * row[index[k]! * c + ch]!;
+      out[to + x * c + ch] = sum;
     }
   }
 }
@@ -65,22 +66,29 @@ export function resizeTensor(tensor: ImageTensor, height: number, width: number)
   const [n, frames, h, w, c] = tensor.shape;
   if (height === h && width === w) return tensor;
   if (!(height >= 1 && width >= 1 && h >= 1 && w >= 1)) throw new RangeError(`cannot resize ${h}x${w} to ${height}x${width}`);
-  const rows = axisWeights(h, height);
   const cols = axisWeights(w, width);
+  const { index: rowIndex, weight: rowWeight, start: rowStart } = axisWeights(h, height);
+  const pixels = tensor.pixels;
   const out = new Uint8Array(n * frames * height * width * c);
-  // Columns first (one frame row at a time into a float buffer), then rows.
-  const across = new Float64Array(h * width * c);
+  const inRow = w * c;
+  const outRow = width * c;
+  // Columns first (every source row, into a float buffer), then rows: each output row a weighted
+  // sum of whole buffer rows, a loop over contiguous values (decoding larger images is mostly this).
+  const across = new Float64Array(h * outRow);
+  const sums = new Float64Array(outRow);
   for (let f = 0; f < n * frames; f++) {
-    const src = f * h * w * c;
-    across.fill(0);
-    for (let y = 0; y < h; y++) resampleRow(tensor.pixels.subarray(src + y * w * c, src + (y + 1) * w * c), across, y * width * c, cols, c);
-    const dst = f * height * width * c;
+    const src = f * h * inRow;
+    for (let y = 0; y < h; y++) resampleRow(pixels.subarray(src + y * inRow, src + (y + 1) * inRow), across, y * outRow, cols, c);
+    const dst = f * height * outRow;
     for (let y = 0; y < height; y++) {
-      for (let x = 0; x < width * c; x++) {
-        let sum = 0;
-        for (let k = rows.start[y]!; k < rows.start[y + 1]!; k++) sum += rows.weight[k]! * across[rows.index[k]! * width * c + x]!;
-        out[dst + y * width * c + x] = Math.min(255, Math.round(sum));
+      sums.fill(0);
+      for (let k = rowStart[y]!; k < rowStart[y + 1]!; k++) {
+        const weight = rowWeight[k]!;
+        const from = rowIndex[k]! * outRow;
+        for (let x = 0; x < outRow; x++) sums[x]! += weight * across[from + x]!;
       }
+      const to = dst + y * outRow;
+      for (let x = 0; x < outRow; x++) out[to + x] = Math.min(255, Math.round(sums[x]!));
     }
   }
   return { pixels: out, shape: [n, frames, height, width, c] };

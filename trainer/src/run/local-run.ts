@@ -12,7 +12,7 @@ import { chooseInputSize, type InputSizeChoice } from "../autoclint/input-size";
 import { runAutoClint, type LabeledTensor, type LoopSummary, type PreparedData, type TestPredictionRecord } from "../autoclint/loop";
 import { headOf, prepareData, type EarlyData } from "../autoclint/prepare";
 import { MIN_VALID_GAIN } from "../autoclint/anytime";
-import { fitQuickModel, pooledGrid, predictQuick, QUICK_FEATURE_STAGES, type QuickFit } from "../autoclint/quick-model";
+import { describeGrid, fitQuickModel, pooledGrid, predictQuick, QUICK_FEATURE_STAGES, type QuickFit } from "../autoclint/quick-model";
 import { DatasetError } from "../datasets/dataset";
 import { fetchDataset } from "../datasets/fetch";
 import { openDataset } from "../datasets/open";
@@ -124,15 +124,14 @@ async function quickPredictions(
   const { now, log } = context;
   const made: QuickPrediction[] = [];
   let lastGrid: string | undefined;
-  for (const [stage, maxFeatures] of QUICK_FEATURE_STAGES.entries()) {
-    const { height, width, channels } = pooledGrid(early.train.images.shape, maxFeatures);
-    const grid = `${height}x${width}x${channels}`;
+  for (const [stage, quickStage] of QUICK_FEATURE_STAGES.entries()) {
+    const grid = describeGrid(pooledGrid(early.train.images.shape, quickStage));
     if (grid === lastGrid) continue; // a small input: the same grid, the same model
     lastGrid = grid;
     const started = now();
     let fit: QuickFit;
     try {
-      fit = fitQuickModel(early.train, early.valid, early.classes, maxFeatures);
+      fit = fitQuickModel(early.train, early.valid, early.classes, quickStage);
     } catch (error) {
       log(`quick model (${grid}) skipped: ${(error as Error).message}`);
       continue;
