@@ -38,3 +38,22 @@ void test("a held status is no write at all", async () => {
   await patchOwnedStatus(store, run, holdTickingCounters(stored, planned(140), 30));
   assert.equal(writes, 1);
 });
+
+void test("the trainer pod's name and the start-up story ride with the counters while the phase holds; never once the run is finished", () => {
+  const scheduling: AutoClintRunStatus = {
+    phase: "Scheduling", message: "waiting for a node", attempts: 1, gpuWaitSeconds: 1, computeSeconds: 0,
+    attemptHistory: [{ attempt: 0, job: "r-a0", phase: "Scheduling", gpuWaitSeconds: 1, computeSeconds: 0 }],
+  };
+  const podSeen = (gpuWaitSeconds: number, changes: Record<string, unknown> = {}) => ({
+    phase: "Scheduling", message: "waiting for a node", attempts: 1, gpuWaitSeconds, computeSeconds: 0, trainerPod: "r-a0-x", startup: { mode: "cold", queuedSeconds: 0 },
+    attemptHistory: [{ attempt: 0, job: "r-a0", phase: "Scheduling", gpuWaitSeconds, computeSeconds: 0, pod: "r-a0-x" }], ...changes,
+  });
+  const held = holdTickingCounters(scheduling, podSeen(5), 30);
+  assert.deepEqual(held, { ...scheduling, trainerPod: undefined, startup: undefined }, "the pod appeared 4 s on: held");
+  assert.deepEqual(holdTickingCounters(scheduling, podSeen(31), 30), podSeen(31), "a step on: written");
+  const running = podSeen(5, { phase: "Running", message: "attempt 0 running" });
+  assert.deepEqual(holdTickingCounters(scheduling, running, 30), running, "a new phase writes the details too");
+  const finished: AutoClintRunStatus = { ...stored, phase: "Succeeded", startup: { mode: "cold", queuedSeconds: 0 } };
+  const finalStory = { ...finished, startup: { mode: "cold", queuedSeconds: 0, alcApplyClock: 0.8 } };
+  assert.deepEqual(holdTickingCounters(finished, finalStory, 30), finalStory, "a finished run's last story (the apply-clock ALC) is written");
+});

@@ -6,15 +6,26 @@
  * for every client of runs. Here a counter that is the only change is held at its stored value
  * until it has moved `stepSeconds` (the active requeue interval, so a waiting or running run's
  * counters are at most that stale); any other change writes them exact.
+ *
+ * The attempt's details ride with the counters: the trainer pod's name (`trainerPod`, an attempt's
+ * `pod`) and the start-up story (`startup`: seconds queued, scheduling, pulling, to the trainer's
+ * start and first prediction) change as the pod is created, placed and started, each a status
+ * write of its own before, while the phase stayed the same: at 1,000 runs applied at once that
+ * was one to two of a run's three to five status writes. While the phase is active they are
+ * held the same way, so they are at most a step late; a change of phase, condition, message or
+ * attempt writes everything, and a finished run's story is never held.
  */
 import type { AttemptStatus, AutoClintRunStatus } from "@autoclint/api";
+import { isTerminal } from "./plan";
 import { sameJson } from "./status";
 
 const COUNTERS = ["gpuWaitSeconds", "computeSeconds"] as const;
+/** Status fields that describe the current attempt more finely, held with the counters. */
+const DETAILS = ["trainerPod", "startup"] as const;
 type Counted = Partial<Record<(typeof COUNTERS)[number], number>>;
 
-function withoutCounters<T extends Counted>(value: T): Omit<T, (typeof COUNTERS)[number]> {
-  const { gpuWaitSeconds: _wait, computeSeconds: _compute, ...rest } = value;
+function withoutCountersAndPod(entry: AttemptStatus): Omit<AttemptStatus, (typeof COUNTERS)[number] | "pod"> {
+  const { gpuWaitSeconds: _wait, computeSeconds: _compute, pod: _pod, ...rest } = entry;
   return rest;
 }
 
@@ -22,23 +33,25 @@ function movedLessThan(stored: Counted, planned: Counted, stepSeconds: number): 
   return COUNTERS.every((counter) => Math.abs((planned[counter] ?? 0) - (stored[counter] ?? 0)) < stepSeconds);
 }
 
+const HELD = new Set<string>([...COUNTERS, ...DETAILS, "attemptHistory"]);
+
 /**
- * `fields` (the reconciler's status fields, about to be written) with the stored counters in place
- * of the planned ones, when the counters are all that changed and each moved less than stepSeconds;
- * otherwise `fields` as they are.
+ * `fields` (the reconciler's status fields, about to be written) with the stored counters and
+ * details in place of the planned ones, when only they changed and each counter moved less than
+ * stepSeconds; otherwise `fields` as they are.
  */
 export function holdTickingCounters(stored: AutoClintRunStatus | undefined, fields: Record<string, unknown>, stepSeconds: number): Record<string, unknown> {
-  if (!stored) return fields;
+  if (!stored || isTerminal(fields.phase as AutoClintRunStatus["phase"])) return fields;
   const storedHistory = stored.attemptHistory ?? [];
   const plannedHistory = (fields.attemptHistory as AttemptStatus[] | undefined) ?? [];
   if (storedHistory.length !== plannedHistory.length) return fields;
   if (!movedLessThan(stored, fields as Counted, stepSeconds)) return fields;
-  if (!plannedHistory.every((entry, i) => movedLessThan(storedHistory[i]!, entry, stepSeconds) && sameJson(withoutCounters(storedHistory[i]!), withoutCounters(entry)))) return fields;
+  const sameAttempt = (entry: AttemptStatus, i: number) =>
+    movedLessThan(storedHistory[i]!, entry, stepSeconds) && sameJson(withoutCountersAndPod(storedHistory[i]!), withoutCountersAndPod(entry));
+  if (!plannedHistory.every(sameAttempt)) return fields;
   const storedFields = stored as Record<string, unknown>;
-  const others = Object.entries(fields).filter(([key]) => key !== "attemptHistory" && !(COUNTERS as readonly string[]).includes(key));
-  if (!others.every(([key, value]) => sameJson(storedFields[key], value))) return fields;
+  if (!Object.entries(fields).every(([key, value]) => HELD.has(key) || sameJson(storedFields[key], value))) return fields;
   const held: Record<string, unknown> = { ...fields };
-  for (const counter of COUNTERS) if (counter in fields) held[counter] = stored[counter];
-  if ("attemptHistory" in fields) held.attemptHistory = stored.attemptHistory;
+  for (const key of HELD) if (key in fields) held[key] = storedFields[key];
   return held;
 }
