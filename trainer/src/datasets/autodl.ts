@@ -56,13 +56,35 @@ async function readMetadata(splitDir: string): Promise<AutoDLMetadata> {
   }
 }
 
-function indexRecords(splitDir: string): RecordRef[] {
+/** Every record of a split's files, in order; `visit` sees each one's data on the way (see TFRecordFile.index). */
+function indexRecords(splitDir: string, visit?: (data: Uint8Array, origin: string) => void): RecordRef[] {
   const files = readdirSync(splitDir)
     .filter((f) => f.startsWith("sample"))
     .sort()
     .map((f) => new TFRecordFile(join(splitDir, f)));
   if (files.length === 0) throw new DatasetError(splitDir, "no sample* TFRecord files");
-  return files.flatMap((file) => file.index().map((location, record) => ({ file, record, location })));
+  return files.flatMap((file) => file.index(visit && ((data, record) => visit(data, file.origin(record)))).map((location, record) => ({ file, record, location })));
+}
+
+/**
+ * The labels of every record, read from the context alone while the files are indexed (one pass
+ * over the bytes); the CRC (most of that time) is checked when the sample's pixels are read,
+ * which covers the same bytes.
+ */
+function indexLabeledRecords(splitDir: string, numClasses: number): { records: RecordRef[]; labels: number[][] } {
+  const labels: number[][] = [];
+  const records = indexRecords(splitDir, (data, origin) => {
+    let sampleLabels: number[];
+    try {
+      sampleLabels = contextLabels(data);
+    } catch (error) {
+      throw new SampleError(origin, `cannot decode SequenceExample: ${(error as Error).message}`, { cause: error });
+    }
+    const bad = sampleLabels.find((l) => l < 0 || l >= numClasses);
+    if (bad !== undefined) throw new SampleError(origin, `label ${bad} outside 0..${numClasses - 1}`);
+    labels.push(sampleLabels);
+  });
+  return { records, labels };
 }
 
 function toBytes(values: ArrayLike<number>, scale: number): Uint8Array {
@@ -117,7 +139,7 @@ export function framesOf(example: SequenceExample, spec: MatrixSpec, origin: str
 
 class AutoDLSplit implements Split {
   constructor(
-    protected readonly records: RecordRef[],
+    private readonly records: RecordRef[],
     private readonly spec: MatrixSpec,
   ) {}
 
@@ -125,13 +147,13 @@ class AutoDLSplit implements Split {
     return this.records.length;
   }
 
-  /** Decodes record `index` (its data CRC checked unless `verify` is false) with `decode`; errors name the record. */
-  protected decodeRecord<T>(index: number, decode: (data: Uint8Array) => T, verify = true): { value: T; origin: string } {
+  /** Decodes record `index` (its data CRC checked) as a SequenceExample; errors name the record. */
+  private decodeRecord(index: number): { value: SequenceExample; origin: string } {
     const ref = this.records[index];
     if (!ref) throw new RangeError(`sample ${index} out of range (size ${this.size})`);
     const origin = ref.file.origin(ref.record);
     try {
-      return { value: decode(ref.file.read(ref.record, ref.location, verify)), origin };
+      return { value: decodeSequenceExample(ref.file.read(ref.record, ref.location)), origin };
     } catch (error) {
       if (error instanceof SampleError) throw error;
       throw new SampleError(origin, `cannot decode SequenceExample: ${(error as Error).message}`, { cause: error });
@@ -140,7 +162,7 @@ class AutoDLSplit implements Split {
 
   read(index: number): Promise<Sample> {
     try {
-      const { value: example, origin } = this.decodeRecord(index, decodeSequenceExample);
+      const { value: example, origin } = this.decodeRecord(index);
       return Promise.resolve({ frames: framesOf(example, this.spec, origin), origin });
     } catch (error) {
       return Promise.reject(error as Error);
@@ -149,19 +171,12 @@ class AutoDLSplit implements Split {
 }
 
 class LabeledAutoDLSplit extends AutoDLSplit implements LabeledSplit {
-  readonly labels: number[][];
-
-  constructor(records: RecordRef[], spec: MatrixSpec, numClasses: number) {
+  constructor(
+    records: RecordRef[],
+    spec: MatrixSpec,
+    readonly labels: number[][],
+  ) {
     super(records, spec);
-    // The labels of every training sample are read when the dataset opens, from the context
-    // alone; the CRC (most of that time) is checked when the sample's pixels are read, which
-    // covers the same bytes.
-    this.labels = records.map((_, i) => {
-      const { value: labels, origin } = this.decodeRecord(i, contextLabels, false);
-      const bad = labels.find((l) => l < 0 || l >= numClasses);
-      if (bad !== undefined) throw new SampleError(origin, `label ${bad} outside 0..${numClasses - 1}`);
-      return labels;
-    });
   }
 }
 
@@ -190,10 +205,11 @@ export async function openAutoDL(location: string): Promise<OpenedDataset> {
   const testMetadata = await readMetadata(testDir);
   const spec = metadata.matrixSpec[0] ?? { rowCount: -1, colCount: -1, numChannels: 1, format: "COMPRESSED" };
   if (metadata.outputDim <= 0) throw new DatasetError(trainDir, "metadata has no output_dim");
+  const train = indexLabeledRecords(trainDir, metadata.outputDim);
   const dataset: Dataset = {
     name: paths.name,
     numClasses: metadata.outputDim,
-    train: new LabeledAutoDLSplit(indexRecords(trainDir), spec, metadata.outputDim),
+    train: new LabeledAutoDLSplit(train.records, spec, train.labels),
     test: new AutoDLSplit(indexRecords(testDir), testMetadata.matrixSpec[0] ?? spec),
     declaredShape: { frames: metadata.sequenceSize, height: spec.rowCount, width: spec.colCount, channels: spec.numChannels },
     location,

@@ -19,7 +19,9 @@ const COLOR_TYPE_BY_CHANNELS: Record<number, number> = { 1: 0, 2: 4, 3: 2, 4: 6 
 const CHANNELS_BY_COLOR_TYPE: Record<number, number> = { 0: 1, 4: 2, 2: 3, 6: 4 };
 
 export function isPng(bytes: Uint8Array): boolean {
-  return bytes.length > 8 && SIGNATURE.equals(bytes.subarray(0, 8));
+  if (bytes.length <= 8) return false;
+  for (let i = 0; i < 8; i++) if (bytes[i] !== SIGNATURE[i]) return false;
+  return true;
 }
 
 export interface PngHeader {
@@ -30,12 +32,24 @@ export interface PngHeader {
   interlace: number;
 }
 
-/** The IHDR fields, or undefined when the bytes are not a PNG. */
+/** A big-endian u32 (PNG's byte order) at `at`. */
+function u32(bytes: Uint8Array, at: number): number {
+  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+}
+
+/** The 4-letter chunk type at `at` is `type` (ASCII). */
+function chunkTypeIs(bytes: Uint8Array, at: number, type: string): boolean {
+  for (let i = 0; i < 4; i++) if (bytes[at + i] !== type.charCodeAt(i)) return false;
+  return true;
+}
+
+/**
+ * The IHDR fields, or undefined when the bytes are not a PNG. Read byte by byte, as the rest of
+ * the decoder: a Buffer view per call is a measurable share of decoding 70,000 small images.
+ */
 export function readPngHeader(bytes: Uint8Array): PngHeader | undefined {
-  if (!isPng(bytes) || bytes.length < 33) return undefined;
-  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-  if (view.toString("latin1", 12, 16) !== "IHDR") return undefined;
-  return { width: view.readUInt32BE(16), height: view.readUInt32BE(20), bitDepth: view[24]!, colorType: view[25]!, interlace: view[28]! };
+  if (!isPng(bytes) || bytes.length < 33 || !chunkTypeIs(bytes, 12, "IHDR")) return undefined;
+  return { width: u32(bytes, 16), height: u32(bytes, 20), bitDepth: bytes[24]!, colorType: bytes[25]!, interlace: bytes[28]! };
 }
 
 /** Channels a PNG decodes to (sharp's convention), from its header. */
@@ -104,17 +118,17 @@ function unfilterRow(type: number, cur: Uint8Array, prev: Uint8Array | undefined
   }
 }
 
-function concatIdat(buf: Buffer): Buffer {
-  const parts: Buffer[] = [];
+/** The image data: the IDAT chunks' contents, one after the other (the one chunk itself, uncopied, when there is one). */
+function imageData(bytes: Uint8Array): Uint8Array {
+  const parts: Uint8Array[] = [];
   let offset = 8;
-  while (offset + 8 <= buf.length) {
-    const length = buf.readUInt32BE(offset);
-    const type = buf.toString("latin1", offset + 4, offset + 8);
-    if (type === "IDAT") parts.push(buf.subarray(offset + 8, offset + 8 + length));
-    if (type === "IEND") break;
+  while (offset + 8 <= bytes.length) {
+    const length = u32(bytes, offset);
+    if (chunkTypeIs(bytes, offset + 4, "IDAT")) parts.push(bytes.subarray(offset + 8, offset + 8 + length));
+    if (chunkTypeIs(bytes, offset + 4, "IEND")) break;
     offset += 12 + length;
   }
-  return Buffer.concat(parts);
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
 
 /** Decodes the PNGs this codec handles; returns undefined for any other PNG (use sharp). */
@@ -123,8 +137,7 @@ export function decodeSimplePng(bytes: Uint8Array): RawImage | undefined {
   if (!header || header.bitDepth !== 8 || header.interlace !== 0) return undefined;
   const channels = CHANNELS_BY_COLOR_TYPE[header.colorType];
   if (channels === undefined) return undefined;
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-  const data = inflateSync(concatIdat(buf));
+  const data = inflateSync(imageData(bytes));
   const stride = header.width * channels;
   if (data.length < (stride + 1) * header.height) throw new Error("truncated PNG image data");
   const pixels = new Uint8Array(stride * header.height);

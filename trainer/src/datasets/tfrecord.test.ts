@@ -61,3 +61,20 @@ test("a truncated file is reported", () => {
   writeFileSync(path, readFileSync(path).subarray(0, 30));
   assert.throws(() => new TFRecordFile(path).index(), /#1: truncated record/);
 });
+
+test("indexing hands every record's data to a visitor: across block boundaries, and a record larger than a block", () => {
+  // 1 MiB blocks: 600 records of 3,001-3,600 bytes cross several block ends, then one of 1.5 MiB.
+  const records = Array.from({ length: 600 }, (_, i) => String.fromCharCode(65 + (i % 26)).repeat(3001 + (i % 600)));
+  records.push("z".repeat(1.5 * 2 ** 20));
+  const path = writeRecords(records);
+  const file = new TFRecordFile(path);
+  const visited: string[] = [];
+  const index = file.index((data, record) => {
+    assert.equal(record, visited.length);
+    visited.push(Buffer.from(data).toString());
+  });
+  assert.equal(visited.length, records.length);
+  assert.ok(visited.every((data, i) => data === records[i]), "every record's data as written");
+  assert.equal(Buffer.from(file.read(600, index[600]!)).toString(), records[600]);
+  file.close();
+});

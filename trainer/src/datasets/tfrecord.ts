@@ -17,6 +17,11 @@ export interface RecordLocation {
   length: number;
 }
 
+/** A little-endian u32 at `at`, read byte by byte (no Buffer view per record). */
+function littleEndianU32(bytes: Uint8Array, at: number): number {
+  return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
+}
+
 /** One framed record, ready to append to a .tfrecord file. */
 export function frameRecord(data: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(HEADER_BYTES + data.length + FOOTER_BYTES);
@@ -39,8 +44,12 @@ export class TFRecordFile {
     return `${this.path}#${record}`;
   }
 
-  /** Scans the headers (checking each length CRC) and returns where every record lies. */
-  index(): RecordLocation[] {
+  /**
+   * Scans the headers (checking each length CRC) and returns where every record lies. With
+   * `visit`, each record's data (its CRC not checked) is handed to it on the way, from the same
+   * block reads: a reader that needs something from every record (the labels) reads the file once.
+   */
+  index(visit?: (data: Uint8Array, record: number) => void): RecordLocation[] {
     const fd = this.descriptor();
     const size = fstatSync(fd).size;
     const records: RecordLocation[] = [];
@@ -50,18 +59,27 @@ export class TFRecordFile {
     let blockStart = 0;
     let blockEnd = 0;
     let offset = 0;
+    const load = (from: number) => {
+      blockStart = from;
+      blockEnd = from + readSync(fd, block, 0, BLOCK_BYTES, from);
+    };
     while (offset < size) {
       const origin = this.origin(records.length);
       if (offset + HEADER_BYTES > blockEnd) {
-        blockStart = offset;
-        blockEnd = offset + readSync(fd, block, 0, BLOCK_BYTES, offset);
+        load(offset);
         if (offset + HEADER_BYTES > blockEnd) throw new SampleError(origin, "truncated record header");
       }
       const header = block.subarray(offset - blockStart, offset - blockStart + HEADER_BYTES);
       if (header.readUInt32LE(8) !== maskedCrc32c(header.subarray(0, 8))) throw new SampleError(origin, "length CRC mismatch");
       const length = Number(header.readBigUInt64LE(0));
       if (offset + HEADER_BYTES + length + FOOTER_BYTES > size) throw new SampleError(origin, `truncated record (${length} bytes declared)`);
-      records.push({ offset: offset + HEADER_BYTES, length });
+      const location = { offset: offset + HEADER_BYTES, length };
+      if (visit) {
+        if (location.offset + length > blockEnd && length + HEADER_BYTES <= BLOCK_BYTES) load(offset);
+        const inBlock = location.offset + length <= blockEnd;
+        visit(inBlock ? block.subarray(location.offset - blockStart, location.offset - blockStart + length) : this.read(records.length, location, false), records.length);
+      }
+      records.push(location);
       offset += HEADER_BYTES + length + FOOTER_BYTES;
     }
     return records;
@@ -75,7 +93,7 @@ export class TFRecordFile {
     const buffer = this.bytesAt(location.offset, location.length + FOOTER_BYTES);
     if (buffer.length !== location.length + FOOTER_BYTES) throw new SampleError(this.origin(record), "truncated record");
     const data = buffer.subarray(0, location.length);
-    if (verify && Buffer.from(buffer.buffer, buffer.byteOffset, buffer.length).readUInt32LE(location.length) !== maskedCrc32c(data)) {
+    if (verify && littleEndianU32(buffer, location.length) !== maskedCrc32c(data)) {
       throw new SampleError(this.origin(record), "data CRC mismatch");
     }
     return data;
