@@ -133,6 +133,9 @@ test("the pooled grid keeps features under the cap and averages blocks exactly",
   // With step 2 a 2x2 grid over a 4x4 image reads rows and columns 1 and 3: one pixel per bin.
   const sampled = pooledFeatures({ pixels: Uint8Array.from({ length: 16 }, (_, i) => i * 10), shape: [1, 1, 4, 4, 1] }, { height: 2, width: 2, channels: 1, step: 2 });
   assert.deepEqual(Array.from(sampled, (v) => Math.round(v * 255)), [50, 70, 130, 150]);
+  // Colour: each channel pools on its own (a 2x2 RGB image to 1x1x3).
+  const rgb: ImageTensor = { pixels: Uint8Array.from([255, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255]), shape: [1, 1, 2, 2, 3] };
+  assert.deepEqual(Array.from(pooledFeatures(rgb, { height: 1, width: 1, channels: 3, step: 1 })), [0.5, 0.25, 0.25]);
   // The pixel exponent applies before pooling: sqrt(64/255) for every pixel of a flat image.
   const flat: ImageTensor = { pixels: new Uint8Array(4).fill(64), shape: [1, 1, 2, 2, 1] };
   assert.ok(Math.abs(pooledFeatures(flat, { height: 1, width: 1, channels: 1, step: 1 }, { gamma: 0.5, relative: false })[0]! - Math.sqrt(64 / 255)) < 1e-12);

@@ -196,7 +196,12 @@ export function pooledFeatures(tensor: ImageTensor, grid: PooledGrid, transform:
       const background = borderColour(pixels, start, tensor.shape, sampledRows, sampledCols);
       for (let c = 0; c < channels; c++) shift[c] = 255 - background[c]!;
     }
-    for (let k = 0; k < reads; k++) out[base + feature[k]!]! += intensity[pixels[start + offset[k]!]! + shift[channel[k]!]!]!;
+    if (channels === 1) {
+      const grey = shift[0]!; // grey images and clips, most tasks: one shift for every value
+      for (let k = 0; k < reads; k++) out[base + feature[k]!]! += intensity[pixels[start + offset[k]!]! + grey]!;
+    } else {
+      for (let k = 0; k < reads; k++) out[base + feature[k]!]! += intensity[pixels[start + offset[k]!]! + shift[channel[k]!]!]!;
+    }
     for (let b = 0; b < grid.height * grid.width; b++) {
       const scale = 1 / binSize[b]!; // values read into the bin, over all frames
       for (let c = 0; c < channels; c++) out[base + b * channels + c]! *= scale;
