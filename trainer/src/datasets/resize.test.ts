@@ -37,3 +37,15 @@ test("enlarging interpolates linearly between pixel centres, edges held", () => 
   const mixed = resizeTensor({ pixels: Uint8Array.from([0, 100, 200, 100]), shape: [1, 1, 2, 2, 1] }, 4, 1);
   assert.deepEqual([...mixed.pixels], [50, 75, 125, 150]);
 });
+
+test("an RGB image resizes as its three channels would, each on its own", () => {
+  for (const [h, w, height, width] of [[37, 53, 64, 64], [90, 70, 64, 64], [5, 9, 3, 14]] as const) {
+    const rgb = Uint8Array.from({ length: h * w * 3 }, (_, i) => (i * 37 + (i >> 5)) & 255);
+    const out = resizeTensor({ pixels: rgb, shape: [1, 1, h, w, 3] }, height, width).pixels;
+    for (let c = 0; c < 3; c++) {
+      const grey = Uint8Array.from({ length: h * w }, (_, p) => rgb[p * 3 + c]!);
+      const alone = resizeTensor({ pixels: grey, shape: [1, 1, h, w, 1] }, height, width).pixels;
+      assert.deepEqual(Array.from({ length: height * width }, (_, p) => out[p * 3 + c]), [...alone], `${h}x${w} -> ${height}x${width}, channel ${c}`);
+    }
+  }
+});

@@ -49,15 +49,43 @@ function axisWeights(from: number, to: number): AxisWeights {
   return { index: Int32Array.from(index), weight: Float64Array.from(weight), start };
 }
 
-/** One row of pixels (C channels) into `out` at `to`, by the column weights. */
-function resampleRow(row: Uint8Array, out: Float64Array, to: number, cols: AxisWeights, c: number): void {
-  const { index, weight, start } = cols;
+/**
+ * One row of pixels (C channels) into `out` at `to`, by the column weights; `offsets` are the
+ * weights' source columns times C. Grey and RGB rows have loops of their own (every channel of a
+ * pixel from one pass over its weights): decoding larger images is mostly this.
+ */
+function resampleRow(row: Uint8Array, out: Float64Array, to: number, cols: AxisWeights & { offsets: Int32Array }, c: number): void {
+  const { offsets, weight, start } = cols;
   const width = start.length - 1;
-  for (let x = 0; x < width; x++) {
-    for (let ch = 0; ch < c; ch++) {
+  if (c === 1) {
+    for (let x = 0; x < width; x++) {
       let sum = 0;
-      for (let k = start[x]!; k < start[x + 1]!; k++) sum += weight[k]! * row[index[k]! * c + ch]!;
-      out[to + x * c + ch] = sum;
+      for (let k = start[x]!; k < start[x + 1]!; k++) sum += weight[k]! * row[offsets[k]!]!;
+      out[to + x] = sum;
+    }
+  } else if (c === 3) {
+    for (let x = 0, o = to; x < width; x++, o += 3) {
+      let r = 0;
+      let g = 0;
+      let b = 0;
+      for (let k = start[x]!; k < start[x + 1]!; k++) {
+        const w = weight[k]!;
+        const p = offsets[k]!;
+        r += w * row[p]!;
+        g += w * row[p + 1]!;
+        b += w * row[p + 2]!;
+      }
+      out[o] = r;
+      out[o + 1] = g;
+      out[o + 2] = b;
+    }
+  } else {
+    for (let x = 0; x < width; x++) {
+      for (let ch = 0; ch < c; ch++) {
+        let sum = 0;
+        for (let k = start[x]!; k < start[x + 1]!; k++) sum += weight[k]! * row[offsets[k]! + ch]!;
+        out[to + x * c + ch] = sum;
+      }
     }
   }
 }
@@ -66,7 +94,8 @@ export function resizeTensor(tensor: ImageTensor, height: number, width: number)
   const [n, frames, h, w, c] = tensor.shape;
   if (height === h && width === w) return tensor;
   if (!(height >= 1 && width >= 1 && h >= 1 && w >= 1)) throw new RangeError(`cannot resize ${h}x${w} to ${height}x${width}`);
-  const cols = axisWeights(w, width);
+  const colWeights = axisWeights(w, width);
+  const cols = { ...colWeights, offsets: colWeights.index.map((i) => i * c) };
   const { index: rowIndex, weight: rowWeight, start: rowStart } = axisWeights(h, height);
   const pixels = tensor.pixels;
   const out = new Uint8Array(n * frames * height * width * c);
@@ -88,7 +117,10 @@ export function resizeTensor(tensor: ImageTensor, height: number, width: number)
         for (let x = 0; x < outRow; x++) sums[x]! += weight * across[from + x]!;
       }
       const to = dst + y * outRow;
-      for (let x = 0; x < outRow; x++) out[to + x] = Math.min(255, Math.round(sums[x]!));
+      for (let x = 0; x < outRow; x++) {
+        const value = Math.round(sums[x]!);
+        out[to + x] = value > 255 ? 255 : value;
+      }
     }
   }
   return { pixels: out, shape: [n, frames, height, width, c] };
