@@ -8,6 +8,8 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { cpus, homedir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { stringify } from "yaml";
+import { transformTime } from "@autoclint/api";
+import { renderVegaLite } from "../trainer/src/report/vega";
 
 export const REPO = resolve(import.meta.dirname, "..");
 export const CLI = join(REPO, "trainer/bin/autoclint.mjs");
@@ -157,3 +159,37 @@ export function markdownTable(header: string[], rows: (string | number)[][]): st
 }
 
 export const fixed = (x: number | null | undefined, digits = 4) => (x === null || x === undefined ? "-" : x.toFixed(digits));
+
+/**
+ * One picture of learning curves: each run's step curve of test NAUC over transformed time (the
+ * axis ALC integrates over), a panel per dataset and budget, a colour per series.
+ */
+export async function renderLearningCurves(title: string, runs: { result: BenchResult; series: string }[], path: string): Promise<void> {
+  const points = runs.flatMap(({ result: r, series }) => {
+    const run = `${series} (ALC ${fixed(r.alc)})`;
+    const panel = `${r.dataset}, T = ${r.budget} s`;
+    const steps = [{ t: 0, nauc: 0 }, ...r.curve.filter((p) => p.t <= r.budget), { t: r.budget, nauc: r.curve.at(-1)?.nauc ?? 0 }];
+    return steps.map((p) => ({ panel, run, x: transformTime(p.t, r.budget), seconds: p.t, nauc: p.nauc }));
+  });
+  await renderVegaLite(
+    {
+      $schema: "https://vega.github.io/schema/vega-lite/v5.json",
+      title,
+      data: { values: points },
+      facet: { field: "panel", type: "nominal", title: null },
+      columns: 3,
+      spec: {
+        width: 420,
+        height: 300,
+        mark: { type: "line", interpolate: "step-after", point: true },
+        encoding: {
+          x: { field: "x", type: "quantitative", title: "transformed time log(1 + t/60) / log(1 + T/60)", scale: { domain: [0, 1] } },
+          y: { field: "nauc", type: "quantitative", title: "test NAUC" },
+          color: { field: "run", type: "nominal", title: null, legend: { orient: "bottom", labelLimit: 400 } },
+        },
+      },
+      resolve: { scale: { color: "independent" } },
+    },
+    path,
+  );
+}

@@ -12,9 +12,7 @@
 import { parseArgs } from "node:util";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { transformTime } from "@autoclint/api";
-import { renderVegaLite } from "../trainer/src/report/vega";
-import { buildCli, CACHE, ensureDataset, fixed, machineDescription, markdownTable, REPO, runOne, type BenchResult } from "./harness";
+import { buildCli, CACHE, ensureDataset, fixed, machineDescription, markdownTable, renderLearningCurves, REPO, runOne, type BenchResult } from "./harness";
 
 const { values } = parseArgs({
   options: {
@@ -75,33 +73,11 @@ const table = markdownTable(
   ]),
 );
 
-// One picture: every run's step curve over transformed time, a panel per dataset and budget.
 await mkdir(join(REPO, "bench/results"), { recursive: true });
 const png = `${name}.png`;
-const curvePoints = results.flatMap((r) => {
-  const run = `${r.engine}, quick model ${quickLabel(r.quickModel)} (ALC ${fixed(r.alc)})`;
-  const panel = `${r.dataset}, T = ${r.budget} s`;
-  const steps = [{ t: 0, nauc: 0 }, ...r.curve.filter((p) => p.t <= r.budget), { t: r.budget, nauc: r.curve.at(-1)?.nauc ?? 0 }];
-  return steps.map((p) => ({ panel, run, x: transformTime(p.t, r.budget), seconds: p.t, nauc: p.nauc }));
-});
-await renderVegaLite(
-  {
-    $schema: "https://vega.github.io/schema/vega-lite/v5.json",
-    title: `Learning curves: ${name}`,
-    data: { values: curvePoints },
-    facet: { column: { field: "panel", type: "nominal", title: null } },
-    spec: {
-      width: 420,
-      height: 300,
-      mark: { type: "line", interpolate: "step-after", point: true },
-      encoding: {
-        x: { field: "x", type: "quantitative", title: "transformed time log(1 + t/60) / log(1 + T/60)", scale: { domain: [0, 1] } },
-        y: { field: "nauc", type: "quantitative", title: "test NAUC" },
-        color: { field: "run", type: "nominal", title: null, legend: { orient: "bottom", labelLimit: 400 } },
-      },
-    },
-    resolve: { scale: { color: "independent" } },
-  },
+await renderLearningCurves(
+  `Learning curves: ${name}`,
+  results.map((r) => ({ result: r, series: `${r.engine}, quick model ${quickLabel(r.quickModel)}` })),
   join(REPO, "bench/results", png),
 );
 
