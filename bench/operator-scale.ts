@@ -49,20 +49,25 @@ function operatorEventsByReason(): Record<string, number> {
 
 /**
  * Resolves once `done` holds for the distinct lines (one per watch event, `jsonpath` of the object)
- * that a watch on the namespace's `resource` has printed; the watch then ends.
+ * that a watch on the namespace's `resource` has printed; the watch then ends. A watch the server
+ * closes (kubectl exits 0) is started again, as a reflector re-watches: the list it starts with
+ * repeats every object, so no line is missed.
  */
 function watchUntil(resource: string, jsonpath: string, done: (lines: Set<string>) => boolean): Promise<void> {
-  const child = spawn("kubectl", ["--kubeconfig", KUBECONFIG, "-n", NS, "get", resource, "--watch", "--output-watch-events=false", "-o", `jsonpath=${jsonpath}{"\\n"}`], { stdio: ["ignore", "pipe", "inherit"] });
   const lines = new Set<string>();
   return new Promise((resolve, reject) => {
-    child.on("exit", (code) => reject(new Error(`kubectl get ${resource} --watch exited with ${code}`)));
-    createInterface({ input: child.stdout! }).on("line", (line) => {
-      lines.add(line.trim());
-      if (!done(lines)) return;
-      child.removeAllListeners("exit");
-      child.kill();
-      resolve();
-    });
+    const watch = () => {
+      const child = spawn("kubectl", ["--kubeconfig", KUBECONFIG, "-n", NS, "get", resource, "--watch", "--output-watch-events=false", "-o", `jsonpath=${jsonpath}{"\\n"}`], { stdio: ["ignore", "pipe", "inherit"] });
+      child.on("exit", (code) => (code === 0 ? setTimeout(watch, 200) : reject(new Error(`kubectl get ${resource} --watch exited with ${code}`))));
+      createInterface({ input: child.stdout! }).on("line", (line) => {
+        lines.add(line.trim());
+        if (!done(lines)) return;
+        child.removeAllListeners("exit");
+        child.kill();
+        resolve();
+      });
+    };
+    watch();
   });
 }
 
