@@ -48,18 +48,40 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-/** Every status of the namespace's runs as the API server sends it: "<name> <events.seq>" per line. */
-function watchSeqs(onSeq: (name: string, seq: number, at: number) => void): () => void {
-  const child = spawn("kubectl", [
-    "--kubeconfig", KUBECONFIG, "-n", NS, "get", "autoclintruns", "--watch-only", "--output-watch-events=false",
-    "-o", 'jsonpath={.metadata.name}{" "}{.status.events.seq}{"\\n"}',
-  ], { stdio: ["ignore", "pipe", "inherit"] });
-  createInterface({ input: child.stdout! }).on("line", (line) => {
-    const at = performance.now();
-    const [name = "", seq = ""] = line.trim().split(" ");
-    if (seq !== "") onSeq(name, Number(seq), at);
-  });
-  return () => child.kill("SIGTERM");
+/**
+ * Every status of the namespace's runs as the API server sends it: "<name> <events.seq>" per line.
+ * A watch that ends (kubectl exits; seen at about a minute on this control plane) is opened again
+ * with a list first, so the statuses written while no watch was open still count, late by at most
+ * the reopening. `reopened()` says how often that happened.
+ */
+function watchSeqs(onSeq: (name: string, seq: number, at: number) => void): { stop: () => void; reopened: () => number } {
+  let child: ReturnType<typeof spawn>;
+  let stopped = false;
+  let reopens = 0;
+  const open = (listFirst: boolean) => {
+    child = spawn("kubectl", [
+      "--kubeconfig", KUBECONFIG, "-n", NS, "get", "autoclintruns", listFirst ? "--watch" : "--watch-only", "--output-watch-events=false",
+      "-o", 'jsonpath={.metadata.name}{" "}{.status.events.seq}{"\\n"}',
+    ], { stdio: ["ignore", "pipe", "inherit"] });
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      const at = performance.now();
+      const [name = "", seq = ""] = line.trim().split(" ");
+      if (seq !== "") onSeq(name, Number(seq), at);
+    });
+    child.on("exit", () => {
+      if (stopped) return;
+      reopens += 1;
+      open(true);
+    });
+  };
+  open(false);
+  return {
+    stop: () => {
+      stopped = true;
+      child.kill("SIGTERM");
+    },
+    reopened: () => reopens,
+  };
 }
 
 /** RUNS runs, each with its trainer pod Running (events start flowing then, as they would). */
@@ -99,6 +121,8 @@ interface Measured {
   afterRssMiB: number;
   /** CPU seconds by process from the first publish until the wait ended. */
   cpuSeconds: Record<string, number>;
+  /** How often the measuring watch ended and was opened again. */
+  watchReopened: number;
 }
 
 /** bench/results/events-latency-<rate>-per-s-<runs>-runs.{json,md}, and the table on stdout. */
@@ -110,7 +134,7 @@ function report(m: Measured): void {
   const shown = (value: number) => (Number.isFinite(value) ? String(value) : `> ${(drainedSeconds * 1000).toFixed(0)}`);
   const result = {
     rate: RATE, runs: RUNS, seconds: SECONDS, published, failedPublishes: failed, publishSeconds, achievedRate: published / publishSeconds,
-    drainedSeconds, measured: latencies.length, notInStatus, backlogAtLastPublish: backlog,
+    drainedSeconds, measured: latencies.length, notInStatus, backlogAtLastPublish: backlog, watchReopened: m.watchReopened,
     latencyMs: { p50: ms(0.5), p90: ms(0.9), p99: ms(0.99), max: ms(1) },
     statusWritesByConsumer: eventWrites, statusWritesPerEvent: eventWrites / published,
     apiServerRunStatusRequests: statusRequestDelta,
@@ -134,6 +158,7 @@ function report(m: Measured): void {
     `| publish rate reached | ${result.achievedRate.toFixed(0)} /s |`,
     `| event-to-status latency p50 / p90 / p99 / max (goal p99 < 1 s) | ${[0.5, 0.9, 0.99, 1].map((q) => shown(ms(q))).join(" / ")} ms |`,
     `| events in status / not in status when the wait ended | ${latencies.length} / ${notInStatus} |`,
+    `| the measuring watch ended and was opened again (with a list) | ${m.watchReopened} times |`,
     `| ${notInStatus === 0 ? "every event in status" : "waiting stopped"} | ${drainedSeconds.toFixed(1)} s after the first publish |`,
     `| operator's consumer at the last publish: undelivered / delivered unacked (max ack pending) | ${backlog.undelivered} / ${backlog.unacked} (${backlog.maxAckPending}) |`,
     `| status writes by the event consumer, per event | ${eventWrites} writes, ${result.statusWritesPerEvent.toFixed(3)} per event |`,
@@ -193,12 +218,12 @@ async function main(): Promise<void> {
   kubectl(["create", "namespace", NS]);
   const nodes = createKwokGpuNodes(`kwok-${NS}`, 10, Math.ceil(RUNS / 10));
   const operator = await startBenchOperator(NS);
-  let stopWatch = () => undefined as void;
+  let watch: ReturnType<typeof watchSeqs> | undefined;
   try {
     const runs = await createRunningRuns();
     const tracks = [...runs.values()];
     const latencies: number[] = [];
-    stopWatch = watchSeqs((name, seq, at) => {
+    watch = watchSeqs((name, seq, at) => {
       const track = runs.get(name);
       if (!track) return;
       for (let s = track.seenSeq + 1; s <= seq && s < track.sentAt.length; s++) latencies.push(at - track.sentAt[s]!);
@@ -224,9 +249,9 @@ async function main(): Promise<void> {
     await sleep(2000); // the last writes counted
     const eventWrites = (await operator.metric(writesMetric)) - writesBefore;
     const statusRequestDelta = countsDelta(requestCounts(statusRequests), requestsBefore);
-    report({ published, failed, publishSeconds, backlog, drainedSeconds, notInStatus, latencies, eventWrites, statusRequestDelta, peakRssMiB, afterRssMiB: operator.rssMiB(), cpuSeconds });
+    report({ published, failed, publishSeconds, backlog, drainedSeconds, notInStatus, latencies, eventWrites, statusRequestDelta, peakRssMiB, afterRssMiB: operator.rssMiB(), cpuSeconds, watchReopened: watch.reopened() });
   } finally {
-    stopWatch();
+    watch?.stop();
     await operator.stop();
     cleanUp(NS, nodes);
   }
