@@ -37,7 +37,7 @@ const DRAIN_LIMIT_MS = 180_000;
 interface RunTrack {
   name: string;
   uid: string;
-  /** performance.now() of each published seq. */
+  /** Wall-clock ms (Date.now()) of each published seq. */
   sentAt: number[];
   /** Highest seq a watched status showed. */
   seenSeq: number;
@@ -49,8 +49,21 @@ function quantile(sorted: number[], q: number): number {
 }
 
 /**
- * Every status of the namespace's runs as the API server sends it: "<name> <events.seq>" per line.
- * A watch that ends (kubectl exits; seen at about a minute on this control plane) is opened again
+ * kubectl with each line it prints prefixed by Date.now() when it arrived, in a process of its own:
+ * stamped in this process, a line would wait behind the publisher's 1,000 publishes a second and
+ * the watch would look later than it is.
+ */
+const STAMPED = [
+  'const { spawn } = require("node:child_process");',
+  'const kubectl = spawn("kubectl", process.argv.slice(1), { stdio: ["ignore", "pipe", "inherit"] });',
+  'require("node:readline").createInterface({ input: kubectl.stdout }).on("line", (line) => process.stdout.write(`${Date.now()} ${line}\\n`));',
+  'kubectl.on("exit", (code) => process.exit(code ?? 1));',
+  'process.on("SIGTERM", () => { kubectl.kill("SIGTERM"); process.exit(0); });',
+].join("\n");
+
+/**
+ * Every status of the namespace's runs as the API server sends it: "<name> <events.seq>" per line,
+ * with the wall-clock ms it reached the watch. A watch that ends (kubectl exits) is opened again
  * with a list first, so the statuses written while no watch was open still count, late by at most
  * the reopening. `reopened()` says how often that happened.
  */
@@ -59,14 +72,14 @@ function watchSeqs(onSeq: (name: string, seq: number, at: number) => void): { st
   let stopped = false;
   let reopens = 0;
   const open = (listFirst: boolean) => {
-    child = spawn("kubectl", [
+    child = spawn(process.execPath, [
+      "-e", STAMPED,
       "--kubeconfig", KUBECONFIG, "-n", NS, "get", "autoclintruns", listFirst ? "--watch" : "--watch-only", "--output-watch-events=false",
       "-o", 'jsonpath={.metadata.name}{" "}{.status.events.seq}{"\\n"}',
     ], { stdio: ["ignore", "pipe", "inherit"] });
     createInterface({ input: child.stdout! }).on("line", (line) => {
-      const at = performance.now();
-      const [name = "", seq = ""] = line.trim().split(" ");
-      if (seq !== "") onSeq(name, Number(seq), at);
+      const [at = "", name = "", seq = ""] = line.trim().split(" ");
+      if (seq !== "") onSeq(name, Number(seq), Number(at));
     });
     child.on("exit", () => {
       if (stopped) return;
@@ -193,7 +206,7 @@ async function publishPaced(natsUrl: string, tracks: RunTrack[]): Promise<{ publ
       elapsedSeconds: 1 + (performance.now() - started) / 1000, wallTime: new Date().toISOString(), split: "test",
       nauc: 0.9 * (1 - Math.exp(-seq / 100)), epoch: seq, lr: 0.025, imagesPerSecond: 1000,
     };
-    track.sentAt.push(performance.now());
+    track.sentAt.push(Date.now());
     const ack = js.publish(eventSubject(event.run, "nauc"), JSON.stringify(event), { msgID: eventMessageId(event) })
       .catch(() => void failed++)
       .finally(() => inFlight.delete(ack));
