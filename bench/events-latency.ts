@@ -73,7 +73,7 @@ function watchSeqs(onSeq: (name: string, seq: number, at: number) => void): { st
   let reopens = 0;
   const open = (listFirst: boolean) => {
     child = spawn(process.execPath, [
-      "-e", STAMPED,
+      "-e", STAMPED, "--", // "--": kubectl's flags are not node's
       "--kubeconfig", KUBECONFIG, "-n", NS, "get", "autoclintruns", listFirst ? "--watch" : "--watch-only", "--output-watch-events=false",
       "-o", 'jsonpath={.metadata.name}{" "}{.status.events.seq}{"\\n"}',
     ], { stdio: ["ignore", "pipe", "inherit"] });
@@ -81,8 +81,10 @@ function watchSeqs(onSeq: (name: string, seq: number, at: number) => void): { st
       const [at = "", name = "", seq = ""] = line.trim().split(" ");
       if (seq !== "") onSeq(name, Number(seq), Number(at));
     });
-    child.on("exit", () => {
+    child.on("exit", (code) => {
       if (stopped) return;
+      // kubectl exits 0 when the server ends the watch; anything else is a broken instrument.
+      if (code !== 0) throw new Error(`the measuring watch (kubectl get autoclintruns --watch) exited with ${code}`);
       reopens += 1;
       open(true);
     });
