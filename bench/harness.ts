@@ -185,7 +185,7 @@ export async function renderLearningCurves(title: string, runs: { result: BenchR
         encoding: {
           x: { field: "x", type: "quantitative", title: "transformed time log(1 + t/60) / log(1 + T/60)", scale: { domain: [0, 1] } },
           y: { field: "nauc", type: "quantitative", title: "test NAUC" },
-          color: { field: "run", type: "nominal", title: null, legend: { orient: "bottom", labelLimit: 400 } },
+          color: { field: "run", type: "nominal", title: null, legend: { orient: "bottom", direction: "vertical", labelLimit: 800 } },
         },
       },
       resolve: { scale: { color: "independent" } },
