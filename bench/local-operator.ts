@@ -8,6 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 import { get as httpsGet } from "node:https";
 import { cpus, loadavg, totalmem } from "node:os";
+import { createInterface } from "node:readline";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort, startNatsServer, type TestNatsServer } from "@autoclint/api/testing";
@@ -20,6 +21,97 @@ export function kubectl(args: string[], input?: string): string {
   const result = spawnSync("kubectl", ["--kubeconfig", KUBECONFIG, ...args], { input, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
   if (result.status !== 0) throw new Error(`kubectl ${args.join(" ")}: ${result.stderr}`);
   return result.stdout;
+}
+
+/**
+ * kubectl with each line it prints prefixed by Date.now() when it arrived, in a process of its own:
+ * stamped in the bench's process, a line would wait behind the bench's own work (1,000 publishes
+ * a second, say) and the watch would look later than it is.
+ */
+const STAMPED_KUBECTL = [
+  'const { spawn } = require("node:child_process");',
+  'const kubectl = spawn("kubectl", process.argv.slice(1), { stdio: ["ignore", "pipe", "inherit"] });',
+  'require("node:readline").createInterface({ input: kubectl.stdout }).on("line", (line) => process.stdout.write(`${Date.now()} ${line}\\n`));',
+  'kubectl.on("exit", (code) => process.exit(code ?? 1));',
+  'process.on("SIGTERM", () => { kubectl.kill("SIGTERM"); process.exit(0); });',
+].join("\n");
+
+export interface WatchedLines {
+  stop(): void;
+  /** How often the watch ended and was opened again. */
+  reopened(): number;
+}
+
+/**
+ * Watches the namespace's `resource` (kubectl get --watch): `onLine` gets each watch event's
+ * `jsonpath` of the object, trimmed, and the wall-clock ms it arrived. A watch does end (the API
+ * server closes it, kubectl exits 0): it is opened again, as a reflector re-watches, with a list
+ * first, so what changed while none was open still shows, late by at most the reopening.
+ * `listFirst: false` starts with no list (only changes from now). Any other exit of kubectl is a
+ * broken instrument: `onFailure`.
+ */
+export function watchLines(
+  watch: { namespace: string; resource: string; jsonpath: string; listFirst?: boolean },
+  onLine: (line: string, at: number) => void,
+  onFailure: (error: Error) => void,
+): WatchedLines {
+  let child: ReturnType<typeof spawn>;
+  let stopped = false;
+  let reopens = 0;
+  const open = (listFirst: boolean) => {
+    child = spawn(process.execPath, [
+      "-e", STAMPED_KUBECTL, "--", // "--": kubectl's flags are not node's
+      "--kubeconfig", KUBECONFIG, "-n", watch.namespace, "get", watch.resource, listFirst ? "--watch" : "--watch-only", "--output-watch-events=false",
+      "-o", `jsonpath=${watch.jsonpath}{"\\n"}`,
+    ], { stdio: ["ignore", "pipe", "inherit"] });
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      if (stopped) return;
+      const space = line.indexOf(" ");
+      onLine(line.slice(space + 1).trim(), Number(line.slice(0, space)));
+    });
+    child.on("exit", (code) => {
+      if (stopped) return;
+      if (code !== 0) return onFailure(new Error(`the measuring watch (kubectl get ${watch.resource} --watch) exited with ${code}`));
+      reopens += 1;
+      open(true);
+    });
+  };
+  open(watch.listFirst ?? true);
+  return {
+    stop: () => {
+      stopped = true;
+      child.kill("SIGTERM");
+    },
+    reopened: () => reopens,
+  };
+}
+
+/** kubectl without blocking this process (several may run at once); resolves with its stdout. */
+export function kubectlAsync(args: string[], input?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("kubectl", ["--kubeconfig", KUBECONFIG, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+    let [stdout, stderr] = ["", ""];
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    child.on("error", reject);
+    child.on("exit", (code) => (code === 0 ? resolve(stdout) : reject(new Error(`kubectl ${args.join(" ")}: ${stderr}`))));
+    child.stdin.end(input ?? "");
+  });
+}
+
+/**
+ * The API requests the operator says it sent (its autoclint_kube_requests_total), keyed as
+ * requestStats keys the API server's: "RESOURCE[.GROUP][/SUBRESOURCE] VERB".
+ */
+export function operatorRequestCounts(metricsText: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const line of metricsText.split("\n")) {
+    if (!line.startsWith("autoclint_kube_requests_total{")) continue;
+    const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    const key = `${labels.resource}${labels.group ? `.${labels.group}` : ""}${labels.subresource ? `/${labels.subresource}` : ""} ${labels.verb}`;
+    counts.set(key, (counts.get(key) ?? 0) + Number(line.split(" ").at(-1)));
+  }
+  return counts;
 }
 
 /** Sum of apiserver_request_total per "RESOURCE[/SUBRESOURCE] VERB", for the requests `keep` selects. */
@@ -207,4 +299,39 @@ export function cleanUp(namespace: string, nodes: string[]): void {
 
 export function machine(): { cpus: number; model?: string; memoryGiB: number; loadAverage1m: number; shared: true } {
   return { cpus: cpus().length, model: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 1024 ** 3), loadAverage1m: Number(loadavg()[0]!.toFixed(2)), shared: true };
+}
+
+/** A Prometheus histogram's cumulative buckets (upper bound, count), from one /metrics text, labels ignored (summed). */
+export function histogramBuckets(metricsText: string, name: string): [number, number][] {
+  const byBound = new Map<number, number>();
+  for (const line of metricsText.split("\n")) {
+    if (!line.startsWith(`${name}_bucket{`)) continue;
+    const le = /le="([^"]+)"/.exec(line)?.[1];
+    if (le === undefined) continue;
+    const bound = le === "+Inf" ? Number.POSITIVE_INFINITY : Number(le);
+    byBound.set(bound, (byBound.get(bound) ?? 0) + Number(line.split(" ").at(-1)));
+  }
+  return [...byBound].sort(([a], [b]) => a - b);
+}
+
+/** What one histogram gained between two readings of its buckets. */
+export function histogramDelta(after: [number, number][], before: [number, number][]): [number, number][] {
+  const earlier = new Map(before);
+  return after.map(([bound, count]) => [bound, count - (earlier.get(bound) ?? 0)]);
+}
+
+/**
+ * The q-quantile of a cumulative histogram as Prometheus's histogram_quantile estimates it: linear
+ * within the bucket it falls in (from 0 for the first), the highest finite bound past the last.
+ */
+export function histogramQuantile(buckets: [number, number][], q: number): number {
+  const total = buckets.at(-1)?.[1] ?? 0;
+  if (total === 0) return Number.NaN;
+  const rank = q * total;
+  let [lower, below] = [0, 0];
+  for (const [bound, count] of buckets) {
+    if (count >= rank) return Number.isFinite(bound) ? lower + ((bound - lower) * (rank - below)) / Math.max(1, count - below) : lower;
+    [lower, below] = [bound, count];
+  }
+  return lower;
 }

@@ -1,40 +1,31 @@
 /**
  * Operator scale: N AutoClintRuns applied at once on kwok GPU nodes of the local control plane
- * (hack/cluster-up.sh). Measures the time until every run's trainer Job exists, and where the
+ * (hack/cluster-up.sh). Measures the time until every run's trainer Job exists (by the API
+ * server's creationTimestamps, and as a watch saw it), and where the
  * cluster's work goes meanwhile: CPU seconds of the operator and of each control-plane process,
  * every request the API server served by kind (count and summed latency), which of them are the
  * operator's (per run), its reconciles and status writes per run, the Kubernetes Events it
  * recorded by reason, and its resident memory. Writes
  * bench/results/operator-scale-<runs>-runs-<workers>-workers.{json,md}.
- *   flock /tmp/autoclint-bench.lock node --import tsx bench/operator-scale.ts [runs=1000] [workers=2]
+ *   flock /tmp/autoclint-bench.lock node --import tsx bench/operator-scale.ts [runs=1000] [workers=2] [creators=4]
  * The operator runs as a child process (bench/local-operator.ts); the machine is shared with other
  * work unless said otherwise.
  */
-import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import {
-  KUBECONFIG, ROOT, cleanUp, clientThrottleSeconds, clusterProcesses, cpuSnapshot, cpuSpent, createKwokGpuNodes, kubectl, kwokRun, machine, requestStats, sleep, startBenchOperator, statsDelta,
-  type RequestStat,
+  ROOT, cleanUp, clientThrottleSeconds, clusterProcesses, cpuSnapshot, cpuSpent, createKwokGpuNodes, countsDelta, kubectl, kubectlAsync, kwokRun, machine, operatorRequestCounts, requestStats, sleep,
+  startBenchOperator, statsDelta, watchLines,
 } from "./local-operator";
 
 const RUNS = Number(process.argv[2] ?? 1000);
 /** Reconcile workers of the operator (its AUTOCLINT_WORKERS; the chart's default is 2). */
 const WORKERS = Number(process.argv[3] ?? 2);
+/** kubectl processes creating the runs side by side (each sends its share back to back). */
+const CREATORS = Number(process.argv[4] ?? 4);
 const NODES = 10;
 const GPUS_PER_NODE = Math.ceil(RUNS / NODES);
 const NS = `scale-${Date.now().toString(36)}`;
-
-/**
- * Request kinds only the operator makes in this cluster (the API server does not say who sent a
- * request): runs and their status (less this script's own creations), trainer Jobs other than
- * their status (the Job controller's), and the attempts' Secrets. DELETEs are left out: here the
- * operator deletes nothing (no attempt fails), while the garbage collector and the namespace
- * controller delete what an earlier measurement left. Its Kubernetes Events are
- * counted from the Event objects instead: the Job controller and the scheduler record Events too.
- */
-const OPERATOR_ONLY = [/^autoclintruns\.autoclint\.io(\/status)? (GET|PATCH|PUT|POST)$/, /^jobs\.batch (GET|POST|PATCH|PUT)$/, /^secrets (GET|POST|PATCH|PUT)$/];
 
 /** The Events the operator recorded in the namespace, by reason. */
 function operatorEventsByReason(): Record<string, number> {
@@ -49,25 +40,17 @@ function operatorEventsByReason(): Record<string, number> {
 
 /**
  * Resolves once `done` holds for the distinct lines (one per watch event, `jsonpath` of the object)
- * that a watch on the namespace's `resource` has printed; the watch then ends. A watch the server
- * closes (kubectl exits 0) is started again, as a reflector re-watches: the list it starts with
- * repeats every object, so no line is missed.
+ * that a watch on the namespace's `resource` has printed; the watch then ends.
  */
 function watchUntil(resource: string, jsonpath: string, done: (lines: Set<string>) => boolean): Promise<void> {
   const lines = new Set<string>();
   return new Promise((resolve, reject) => {
-    const watch = () => {
-      const child = spawn("kubectl", ["--kubeconfig", KUBECONFIG, "-n", NS, "get", resource, "--watch", "--output-watch-events=false", "-o", `jsonpath=${jsonpath}{"\\n"}`], { stdio: ["ignore", "pipe", "inherit"] });
-      child.on("exit", (code) => (code === 0 ? setTimeout(watch, 200) : reject(new Error(`kubectl get ${resource} --watch exited with ${code}`))));
-      createInterface({ input: child.stdout! }).on("line", (line) => {
-        lines.add(line.trim());
-        if (!done(lines)) return;
-        child.removeAllListeners("exit");
-        child.kill();
-        resolve();
-      });
-    };
-    watch();
+    const watch = watchLines({ namespace: NS, resource, jsonpath }, (line) => {
+      lines.add(line);
+      if (!done(lines)) return;
+      watch.stop();
+      resolve();
+    }, reject);
   });
 }
 
@@ -85,9 +68,20 @@ function sumSamples(metricsText: string, name: string, labels: RegExp): number {
   return metricsText.split("\n").filter((line) => line.startsWith(`${name}{`) && labels.test(line)).reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
 }
 
-function operatorRequests(delta: Record<string, RequestStat>): Record<string, number> {
-  const own = Object.entries(delta).filter(([key]) => OPERATOR_ONLY.some((kind) => kind.test(key))).map(([key, { count }]) => [key, count] as [string, number]);
-  return Object.fromEntries(own.map(([key, count]) => [key, key === "autoclintruns.autoclint.io POST" ? count - RUNS : count] as const).filter(([, count]) => count > 0));
+/**
+ * Read once the measurement is over (two LISTs). The API server's clock: when the last run and the
+ * last Job were created, seconds after the first run (whole seconds, no watch's delay in them).
+ * And the runs' GPU wait as their status has it.
+ */
+function readAfterTheFact(): { serverClock: { lastRunCreated: number; lastJobCreated: number }; gpuWaitSeconds: { mean: number; max: number } } {
+  const createdAt = (resource: string) => kubectl(["-n", NS, "get", resource, "-o", "jsonpath={.items[*].metadata.creationTimestamp}"]).trim().split(" ").map(Date.parse);
+  const runsCreated = createdAt("autoclintruns");
+  const firstRunCreated = Math.min(...runsCreated);
+  const waits = kubectl(["-n", NS, "get", "autoclintruns", "-o", "jsonpath={.items[*].status.gpuWaitSeconds}"]).trim().split(" ").map(Number).filter(Number.isFinite);
+  return {
+    serverClock: { lastRunCreated: (Math.max(...runsCreated) - firstRunCreated) / 1000, lastJobCreated: (Math.max(...createdAt("jobs")) - firstRunCreated) / 1000 },
+    gpuWaitSeconds: { mean: waits.reduce((a, b) => a + b, 0) / Math.max(1, waits.length), max: Math.max(0, ...waits) },
+  };
 }
 
 async function main(): Promise<void> {
@@ -99,7 +93,9 @@ async function main(): Promise<void> {
   const sampler = setInterval(() => (peakRssMiB = Math.max(peakRssMiB, operator.rssMiB())), 250);
   try {
     const idleRssMiB = operator.rssMiB();
+    const operatorMetrics = async () => (await fetch(`${operator.metricsUrl}/metrics`)).text();
     const before = requestStats();
+    const ownBefore = operatorRequestCounts(await operatorMetrics());
     const processes = clusterProcesses({ operator: operator.process.pid! });
     const cpuBefore = cpuSnapshot(processes);
     const throttledBefore = await clientThrottleSeconds("kube-controller-manager");
@@ -107,8 +103,9 @@ async function main(): Promise<void> {
     const jobs = watchUntil("jobs", "{.metadata.name}", (names) => names.size >= RUNS);
     const running = watchUntil("autoclintruns", "{.metadata.name}={.status.phase}", (lines) => [...lines].filter((l) => l.endsWith("=Running")).length >= RUNS);
     const started = performance.now();
-    // Applied at once: one kubectl create of every run (kubectl sends them back to back).
-    kubectl(["create", "-f", "-"], Array.from({ length: RUNS }, (_, i) => JSON.stringify(kwokRun(NS, `run-${i}`, 600))).join("\n"));
+    // Applied at once: CREATORS kubectl creates side by side, each sending its share back to back.
+    const manifests = Array.from({ length: RUNS }, (_, i) => JSON.stringify(kwokRun(NS, `run-${i}`, 600)));
+    await Promise.all(Array.from({ length: CREATORS }, (_, c) => kubectlAsync(["create", "-f", "-"], manifests.filter((_, i) => i % CREATORS === c).join("\n"))));
     const appliedSeconds = (performance.now() - started) / 1000;
     await withTimeout(jobs, 900_000, `not every one of ${RUNS} Jobs exists after 900 s`);
     const allJobsSeconds = (performance.now() - started) / 1000;
@@ -120,16 +117,16 @@ async function main(): Promise<void> {
     const cpuUntilRunning = cpuSpent(processes, cpuBefore);
     const controllerManagerThrottledSeconds = (await clientThrottleSeconds("kube-controller-manager")) - throttledBefore;
     const delta = statsDelta(requestStats(), before);
-    const own = operatorRequests(delta);
+    const metricsText = await operatorMetrics();
+    const own = countsDelta(operatorRequestCounts(metricsText), ownBefore);
     const events = operatorEventsByReason();
-    const eventCount = Object.values(events).reduce((a, b) => a + b, 0);
-    const operatorRequestCount = Object.values(own).reduce((a, b) => a + b, 0) + eventCount;
-    const metricsText = await (await fetch(`${operator.metricsUrl}/metrics`)).text();
+    const operatorRequestCount = Object.values(own).reduce((a, b) => a + b, 0);
+    const { serverClock, gpuWaitSeconds } = readAfterTheFact();
     const reconciles = sumSamples(metricsText, "autoclint_reconcile_total", /kind="AutoClintRun"/);
     const statusWrites = sumSamples(metricsText, "autoclint_status_writes_total", /writer="reconciler"/);
     const result = {
-      runs: RUNS, workers: WORKERS, nodes: NODES, gpusPerNode: GPUS_PER_NODE, appliedSeconds, allJobsSeconds, allRunningSeconds,
-      operatorRequests: { ...own, "events POST (Event objects it recorded)": eventCount }, operatorRequestsPerRun: operatorRequestCount / RUNS,
+      runs: RUNS, workers: WORKERS, creators: CREATORS, nodes: NODES, gpusPerNode: GPUS_PER_NODE, appliedSeconds, allJobsSeconds, allRunningSeconds, serverClock,
+      operatorRequests: own, operatorRequestsPerRun: operatorRequestCount / RUNS, gpuWaitSeconds,
       operatorEventsByReason: events,
       operatorReconcilesPerRun: reconciles / RUNS, operatorStatusWritesPerRun: statusWrites / RUNS,
       operatorRssMiB: { idle: idleRssMiB, peak: peakRssMiB, after: operator.rssMiB() },
@@ -146,14 +143,16 @@ async function main(): Promise<void> {
       "",
       `Machine: ${result.machine.cpus} cores (${result.machine.model}), ${result.machine.memoryGiB} GiB, load average ${result.machine.loadAverage1m} at the end;`,
       `shared with other work while measured. ${NODES} kwok nodes x ${GPUS_PER_NODE} nvidia.com/gpu.`,
-      `Command: \`flock /tmp/autoclint-bench.lock node --import tsx bench/operator-scale.ts ${RUNS} ${WORKERS}\``,
+      `Command: \`flock /tmp/autoclint-bench.lock node --import tsx bench/operator-scale.ts ${RUNS} ${WORKERS} ${CREATORS}\``,
       "",
       "| measure | value |",
       "| --- | --- |",
-      `| runs applied (one kubectl create of all) | ${appliedSeconds.toFixed(1)} s |`,
-      `| every run's Job exists (goal < 60 s) | ${allJobsSeconds.toFixed(1)} s after the first create (${(allJobsSeconds - appliedSeconds).toFixed(1)} s after the last) |`,
-      `| every run Running | ${allRunningSeconds.toFixed(1)} s after the first create |`,
-      `| operator requests per run (until every run is Running) | ${result.operatorRequestsPerRun.toFixed(2)} |`,
+      `| runs applied (${CREATORS} kubectl creates side by side) | ${appliedSeconds.toFixed(1)} s |`,
+      `| every run's Job exists, by the API server's creationTimestamps (goal < 60 s) | ${serverClock.lastJobCreated} s after the first run's (the last run's: ${serverClock.lastRunCreated} s; whole seconds) |`,
+      `| every run's Job exists, as a watch on the Jobs saw it | ${allJobsSeconds.toFixed(1)} s after the first create began (${(allJobsSeconds - appliedSeconds).toFixed(1)} s after the last ended) |`,
+      `| every run Running, as a watch on the runs saw it | ${allRunningSeconds.toFixed(1)} s after the first create began |`,
+      `| runs' GPU wait in status (placement), mean / max | ${gpuWaitSeconds.mean.toFixed(1)} / ${gpuWaitSeconds.max.toFixed(1)} s |`,
+      `| operator requests per run (until every run is Running; its own autoclint_kube_requests_total) | ${result.operatorRequestsPerRun.toFixed(2)} |`,
       ...Object.entries(result.operatorRequests).map(([k, v]) => `| &nbsp;&nbsp;${k} | ${v} |`),
       `| operator Events by reason | ${Object.entries(events).map(([k, v]) => `${k} ${v}`).join(", ")} |`,
       `| operator reconciles / status writes per run | ${result.operatorReconcilesPerRun.toFixed(2)} / ${result.operatorStatusWritesPerRun.toFixed(2)} |`,
@@ -163,14 +162,13 @@ async function main(): Promise<void> {
       `| operator RSS idle / peak / after | ${idleRssMiB.toFixed(0)} / ${peakRssMiB.toFixed(0)} / ${result.operatorRssMiB.after.toFixed(0)} MiB |`,
       "",
       "Every request the API server served from the first create until every run was Running (+5 s), WATCH left out",
-      "(apiserver_request_total and apiserver_request_duration_seconds_sum; who sent them is not recorded):",
+      "(apiserver_request_total and apiserver_request_duration_seconds_sum), and how many of them the operator sent (its own count):",
       "",
-      "| request | count | per run | mean latency (ms) |",
-      "| --- | --- | --- | --- |",
-      ...Object.entries(delta).map(([k, { count, seconds }]) => `| ${k} | ${count} | ${(count / RUNS).toFixed(2)} | ${((1000 * seconds) / count).toFixed(1)} |`),
+      "| request | count | per run | of which the operator's | mean latency (ms) |",
+      "| --- | --- | --- | --- | --- |",
+      ...Object.entries(delta).map(([k, { count, seconds }]) => `| ${k} | ${count} | ${(count / RUNS).toFixed(2)} | ${own[k] ?? 0} | ${((1000 * seconds) / count).toFixed(1)} |`),
       "",
-      "The operator's requests: kinds no other component makes here (runs less this script's creations, Jobs other than their",
-      "status, Secrets) and the Event objects it recorded. Event-to-status latency: bench/events-latency.ts.",
+      "Event-to-status latency: bench/events-latency.ts.",
       "",
     ].join("\n");
     writeFileSync(`${file}.md`, md);

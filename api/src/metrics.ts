@@ -41,6 +41,11 @@ export const METRICS = {
   eventsForgedTotal: "autoclint_events_forged_total",
   /** counter {writer}: status writes by the reconciler and by the event consumer (coalesced: fewer than events). */
   statusWritesTotal: "autoclint_status_writes_total",
+  /**
+   * counter {verb, group, resource, subresource}: API requests the operator sent (watches aside), in
+   * the API server's terms (apiserver_request_total's labels), so that its share can be told apart.
+   */
+  kubeRequestsTotal: "autoclint_kube_requests_total",
   /** counter: times the operator found the event stream or its durable consumer deleted and re-created them. */
   eventStoreRecreatedTotal: "autoclint_event_store_recreated_total",
   /** histogram: wall-clock lag from an event's wallTime to its fold into status. */

@@ -9,6 +9,7 @@ import type { BenchmarkMetrics } from "./reconcile/benchmark";
 import type { RunMetrics } from "./reconcile/run";
 import type { ClaimMetrics } from "./reconcile/claim";
 import type { PoolMetrics } from "./reconcile/pool";
+import type { ApiRequestKind } from "./kube/requests";
 
 const NON_CONFORMING_DEFAULTS = ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"];
 
@@ -42,7 +43,12 @@ export class OperatorMetrics implements ControllerMetrics, RunMetrics, Benchmark
   });
   private readonly eventLag = new Histogram({
     name: METRICS.eventLagSeconds, help: "Seconds from a trainer event's wall time to its fold into the run's status.",
-    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers: [this.registry],
+    // Fine around a second, the latency users expect of a status.
+    buckets: [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300], registers: [this.registry],
+  });
+  private readonly kubeRequests = new Counter({
+    name: METRICS.kubeRequestsTotal, help: "API requests the operator sent (watches aside), by the API server's verb, group, resource and subresource.",
+    labelNames: ["verb", "group", "resource", "subresource"], registers: [this.registry],
   });
   private readonly statusWrites = new Counter({ name: METRICS.statusWritesTotal, help: "Status writes, by writer (reconciler, events).", labelNames: ["writer"], registers: [this.registry] });
   private readonly benchmarkRank = this.gauge(METRICS.benchmarkVariantAverageRank, "A benchmark variant's average rank by ALC over the datasets (AutoDL; 1 is best).", ["namespace", "benchmark", "variant"]);
@@ -168,6 +174,10 @@ export class OperatorMetrics implements ControllerMetrics, RunMetrics, Benchmark
 
   observeEventLag(seconds: number): void {
     if (Number.isFinite(seconds)) this.eventLag.observe(Math.max(0, seconds));
+  }
+
+  countKubeRequest(kind: ApiRequestKind): void {
+    this.kubeRequests.inc({ ...kind });
   }
 
   countStatusWrite(writer: "reconciler" | "events"): void {

@@ -16,7 +16,9 @@ import {
   BENCHMARK_RESOURCE, POOL_RESOURCE, RUN_RESOURCE, KubeResources, connectKube, customSource, jobSource, kubeCall, orUndefinedIfNotFound, podSource,
 } from "./kube/client";
 import { Informer, type KubeObject, type ListWatchSource } from "./kube/informer";
+import { KeepAliveKubeConfig } from "./kube/keep-alive";
 import { OwnWrites } from "./kube/own-writes";
+import { apiRequestKind } from "./kube/requests";
 import { Tombstones } from "./kube/tombstones";
 import { NotLeaderError } from "./errors";
 import { LeaderElector, type LeaseApi } from "./leader";
@@ -84,6 +86,12 @@ async function loadNatsIdentity(store: AuthorityStore, log: Logger, going: () =>
 
 export async function startOperator(config: OperatorConfig, kubeConfig: KubeConfig, log: Logger, hooks: OperatorHooks = {}): Promise<RunningOperator> {
   const metrics = new OperatorMetrics();
+  if (kubeConfig instanceof KeepAliveKubeConfig) {
+    kubeConfig.onRequest = (method, url) => {
+      const kind = apiRequestKind(method, url);
+      if (kind) metrics.countKubeRequest(kind);
+    };
+  }
   // Every write is fenced by the Lease: a replica that cannot show a renewal within the renew
   // deadline (say it was frozen and has just resumed) writes nothing.
   const resources = new KubeResources(connectKube(kubeConfig), () => {

@@ -62,3 +62,19 @@ void test("API calls through KeepAliveKubeConfig share one TLS connection; the c
     await server.close();
   }
 });
+
+void test("KeepAliveKubeConfig shows every API call's method and URL to onRequest", async () => {
+  const server = await tlsServer();
+  try {
+    const config = configured(new KeepAliveKubeConfig(), server);
+    const seen: string[] = [];
+    config.onRequest = (method, url) => seen.push(`${method} ${new URL(url).pathname}`);
+    const api = config.makeApiClient(CoreV1Api);
+    await api.listNamespace();
+    await api.listNamespacedPod({ namespace: "ns" });
+    assert.deepEqual(seen, ["GET /api/v1/namespaces", "GET /api/v1/namespaces/ns/pods"]);
+    config.destroy();
+  } finally {
+    await server.close();
+  }
+});

@@ -4,7 +4,8 @@
  * connection and paid a TLS handshake on both ends: on a 2-core control plane that was much of
  * the operator's and the API server's CPU at 1,000 runs. Here the calls that one identity makes
  * share one keep-alive agent (what client-go's transport cache does). Watches keep their own
- * agents: the client destroys an aborted watch's agent's sockets.
+ * agents: the client destroys an aborted watch's agent's sockets. Every call it makes is shown to
+ * `onRequest` (the operator counts them by kind, as client-go's rest_client_requests_total does).
  */
 import { createHash } from "node:crypto";
 import { Agent } from "node:https";
@@ -22,9 +23,12 @@ function agentKey(options: Agent["options"]): string {
 export class KeepAliveKubeConfig extends KubeConfig {
   /** By agentKey: rotated credentials get a new agent (the old one's idle sockets time out). */
   private readonly agents = new Map<string, Agent>();
+  /** Told of every API call (not watches) before it is sent. */
+  onRequest?: (method: string, url: string) => void;
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
     await super.applySecurityAuthentication(context);
+    this.onRequest?.(context.getHttpMethod(), context.getUrl());
     const fresh = context.getAgent();
     // A proxy's agent (or plain http) is left as the client made it.
     if (!(fresh instanceof Agent) || fresh.constructor !== Agent) return;
