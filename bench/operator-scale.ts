@@ -14,8 +14,8 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
-  ROOT, cleanUp, clientThrottleSeconds, clusterProcesses, cpuSnapshot, cpuSpent, createKwokGpuNodes, countsDelta, kubectl, kubectlAsync, kwokRun, machine, operatorRequestCounts, requestStats, sleep,
-  startBenchOperator, statsDelta, watchLines,
+  ROOT, cleanUp, clientThrottleSeconds, clusterProcesses, cpuSnapshot, cpuSpent, createKwokGpuNodes, countsDelta, histogramBuckets, histogramDelta, histogramQuantile, kubectl, kubectlAsync, kwokRun, machine, operatorRequestCounts, requestStats, sleep,
+  startBenchOperator, statsDelta, watchLines, type RequestStat,
 } from "./local-operator";
 
 const RUNS = Number(process.argv[2] ?? 1000);
@@ -84,6 +84,91 @@ function readAfterTheFact(): { serverClock: { lastRunCreated: number; lastJobCre
   };
 }
 
+/** From the operator's own metrics, what it did between two readings of them. */
+function operatorFigures(after: string, before: string): Pick<Result, "operatorRequests" | "operatorRequestsPerRun" | "operatorReconcilesPerRun" | "operatorStatusWritesPerRun" | "reconcileMs"> {
+  const own = countsDelta(operatorRequestCounts(after), operatorRequestCounts(before));
+  const durations = histogramDelta(histogramBuckets(after, "autoclint_reconcile_duration_seconds"), histogramBuckets(before, "autoclint_reconcile_duration_seconds"));
+  const gained = (name: string, labels: RegExp) => sumSamples(after, name, labels) - sumSamples(before, name, labels);
+  return {
+    operatorRequests: own,
+    operatorRequestsPerRun: Object.values(own).reduce((a, b) => a + b, 0) / RUNS,
+    operatorReconcilesPerRun: gained("autoclint_reconcile_total", /kind="AutoClintRun"/) / RUNS,
+    operatorStatusWritesPerRun: gained("autoclint_status_writes_total", /writer="reconciler"/) / RUNS,
+    reconcileMs: { p50: 1000 * histogramQuantile(durations, 0.5), p99: 1000 * histogramQuantile(durations, 0.99) },
+  };
+}
+
+interface Result {
+  runs: number;
+  workers: number;
+  creators: number;
+  nodes: number;
+  gpusPerNode: number;
+  appliedSeconds: number;
+  allJobsSeconds: number;
+  allRunningSeconds: number;
+  serverClock: { lastRunCreated: number; lastJobCreated: number };
+  operatorRequests: Record<string, number>;
+  operatorRequestsPerRun: number;
+  gpuWaitSeconds: { mean: number; max: number };
+  operatorEventsByReason: Record<string, number>;
+  operatorReconcilesPerRun: number;
+  operatorStatusWritesPerRun: number;
+  reconcileMs: { p50: number; p99: number };
+  queueDepthMax: number;
+  queueDepths: number[];
+  operatorRssMiB: { idle: number; peak: number; after: number };
+  cpuSecondsUntilEveryJob: Record<string, number>;
+  cpuSecondsUntilEveryRunRunning: Record<string, number>;
+  controllerManagerThrottledSeconds: number;
+  apiServerRequests: Record<string, RequestStat>;
+  machine: ReturnType<typeof machine>;
+  when: string;
+}
+
+/** bench/results/operator-scale-<runs>-runs-<workers>-workers.{json,md}, and the table on stdout. */
+function report(r: Result): void {
+  const file = join(ROOT, "bench", "results", `operator-scale-${RUNS}-runs-${WORKERS}-workers`);
+  writeFileSync(`${file}.json`, `${JSON.stringify(r, null, 2)}\n`);
+  const cpuRow = (label: string, spent: Record<string, number>) => `| CPU seconds ${label}: ${Object.keys(spent).join(" / ")} | ${Object.values(spent).join(" / ")} |`;
+  const md = [
+    `# Operator scale: ${RUNS} runs applied at once, ${WORKERS} reconcile workers (kwok GPU nodes, local control plane)`,
+    "",
+    `Machine: ${r.machine.cpus} cores (${r.machine.model}), ${r.machine.memoryGiB} GiB, load average ${r.machine.loadAverage1m} at the end;`,
+    `shared with other work while measured. ${NODES} kwok nodes x ${GPUS_PER_NODE} nvidia.com/gpu.`,
+    `Command: \`flock /tmp/autoclint-bench.lock node --import tsx bench/operator-scale.ts ${RUNS} ${WORKERS} ${CREATORS}\``,
+    "",
+    "| measure | value |",
+    "| --- | --- |",
+    `| runs applied (${CREATORS} kubectl creates side by side) | ${r.appliedSeconds.toFixed(1)} s |`,
+    `| every run's Job exists, by the API server's creationTimestamps (goal < 60 s) | ${r.serverClock.lastJobCreated} s after the first run's (the last run's: ${r.serverClock.lastRunCreated} s; whole seconds) |`,
+    `| every run's Job exists, as a watch on the Jobs saw it | ${r.allJobsSeconds.toFixed(1)} s after the first create began (${(r.allJobsSeconds - r.appliedSeconds).toFixed(1)} s after the last ended) |`,
+    `| every run Running, as a watch on the runs saw it | ${r.allRunningSeconds.toFixed(1)} s after the first create began |`,
+    `| runs' GPU wait in status (placement), mean / max | ${r.gpuWaitSeconds.mean.toFixed(1)} / ${r.gpuWaitSeconds.max.toFixed(1)} s |`,
+    `| operator requests per run (until every run is Running; its own autoclint_kube_requests_total) | ${r.operatorRequestsPerRun.toFixed(2)} |`,
+    ...Object.entries(r.operatorRequests).map(([k, v]) => `| &nbsp;&nbsp;${k} | ${v} |`),
+    `| operator Events by reason | ${Object.entries(r.operatorEventsByReason).map(([k, v]) => `${k} ${v}`).join(", ")} |`,
+    `| operator reconciles / status writes per run | ${r.operatorReconcilesPerRun.toFixed(2)} / ${r.operatorStatusWritesPerRun.toFixed(2)} |`,
+    `| reconcile duration p50 / p99 (its histogram, estimated in buckets); work queue depth at most (sampled each second) | ${r.reconcileMs.p50.toFixed(0)} / ${r.reconcileMs.p99.toFixed(0)} ms; ${r.queueDepthMax} |`,
+    cpuRow("until every Job exists", r.cpuSecondsUntilEveryJob),
+    cpuRow("until every run is Running (+5 s)", r.cpuSecondsUntilEveryRunRunning),
+    `| kube-controller-manager's requests: seconds waited in its own client rate limiter, in all (until every run is Running) | ${r.controllerManagerThrottledSeconds.toFixed(1)} |`,
+    `| operator RSS idle / peak / after | ${r.operatorRssMiB.idle.toFixed(0)} / ${r.operatorRssMiB.peak.toFixed(0)} / ${r.operatorRssMiB.after.toFixed(0)} MiB |`,
+    "",
+    "Every request the API server served from the first create until every run was Running (+5 s), WATCH left out",
+    "(apiserver_request_total and apiserver_request_duration_seconds_sum), and how many of them the operator sent (its own count):",
+    "",
+    "| request | count | per run | of which the operator's | mean latency (ms) |",
+    "| --- | --- | --- | --- | --- |",
+    ...Object.entries(r.apiServerRequests).map(([k, { count, seconds }]) => `| ${k} | ${count} | ${(count / RUNS).toFixed(2)} | ${r.operatorRequests[k] ?? 0} | ${((1000 * seconds) / count).toFixed(1)} |`),
+    "",
+    "Event-to-status latency: bench/events-latency.ts.",
+    "",
+  ].join("\n");
+  writeFileSync(`${file}.md`, md);
+  process.stdout.write(md);
+}
+
 async function main(): Promise<void> {
   kubectl(["apply", "--server-side", "--force-conflicts", "-f", join(ROOT, "crds")]);
   kubectl(["create", "namespace", NS]);
@@ -91,11 +176,14 @@ async function main(): Promise<void> {
   const operator = await startBenchOperator(NS, { AUTOCLINT_WORKERS: String(WORKERS) });
   let peakRssMiB = 0;
   const sampler = setInterval(() => (peakRssMiB = Math.max(peakRssMiB, operator.rssMiB())), 250);
+  // The work queue's depth once a second: whether runs waited for a worker, or workers for the API server.
+  const queueDepths: number[] = [];
+  const queueSampler = setInterval(() => void operator.metric(/autoclint_workqueue_depth/).then((depth) => queueDepths.push(depth), () => undefined), 1000);
   try {
     const idleRssMiB = operator.rssMiB();
     const operatorMetrics = async () => (await fetch(`${operator.metricsUrl}/metrics`)).text();
     const before = requestStats();
-    const ownBefore = operatorRequestCounts(await operatorMetrics());
+    const metricsBefore = await operatorMetrics();
     const processes = clusterProcesses({ operator: operator.process.pid! });
     const cpuBefore = cpuSnapshot(processes);
     const throttledBefore = await clientThrottleSeconds("kube-controller-manager");
@@ -117,64 +205,22 @@ async function main(): Promise<void> {
     const cpuUntilRunning = cpuSpent(processes, cpuBefore);
     const controllerManagerThrottledSeconds = (await clientThrottleSeconds("kube-controller-manager")) - throttledBefore;
     const delta = statsDelta(requestStats(), before);
-    const metricsText = await operatorMetrics();
-    const own = countsDelta(operatorRequestCounts(metricsText), ownBefore);
-    const events = operatorEventsByReason();
-    const operatorRequestCount = Object.values(own).reduce((a, b) => a + b, 0);
     const { serverClock, gpuWaitSeconds } = readAfterTheFact();
-    const reconciles = sumSamples(metricsText, "autoclint_reconcile_total", /kind="AutoClintRun"/);
-    const statusWrites = sumSamples(metricsText, "autoclint_status_writes_total", /writer="reconciler"/);
-    const result = {
+    const result: Result = {
       runs: RUNS, workers: WORKERS, creators: CREATORS, nodes: NODES, gpusPerNode: GPUS_PER_NODE, appliedSeconds, allJobsSeconds, allRunningSeconds, serverClock,
-      operatorRequests: own, operatorRequestsPerRun: operatorRequestCount / RUNS, gpuWaitSeconds,
-      operatorEventsByReason: events,
-      operatorReconcilesPerRun: reconciles / RUNS, operatorStatusWritesPerRun: statusWrites / RUNS,
+      ...operatorFigures(await operatorMetrics(), metricsBefore), gpuWaitSeconds,
+      operatorEventsByReason: operatorEventsByReason(),
+      queueDepthMax: Math.max(0, ...queueDepths), queueDepths,
       operatorRssMiB: { idle: idleRssMiB, peak: peakRssMiB, after: operator.rssMiB() },
       cpuSecondsUntilEveryJob: cpu, cpuSecondsUntilEveryRunRunning: cpuUntilRunning, controllerManagerThrottledSeconds,
       apiServerRequests: delta,
       machine: machine(),
       when: new Date().toISOString(),
     };
-    const file = join(ROOT, "bench", "results", `operator-scale-${RUNS}-runs-${WORKERS}-workers`);
-    writeFileSync(`${file}.json`, `${JSON.stringify(result, null, 2)}\n`);
-    const cpuRow = (label: string, spent: Record<string, number>) => `| CPU seconds ${label}: ${Object.keys(spent).join(" / ")} | ${Object.values(spent).join(" / ")} |`;
-    const md = [
-      `# Operator scale: ${RUNS} runs applied at once, ${WORKERS} reconcile workers (kwok GPU nodes, local control plane)`,
-      "",
-      `Machine: ${result.machine.cpus} cores (${result.machine.model}), ${result.machine.memoryGiB} GiB, load average ${result.machine.loadAverage1m} at the end;`,
-      `shared with other work while measured. ${NODES} kwok nodes x ${GPUS_PER_NODE} nvidia.com/gpu.`,
-      `Command: \`flock /tmp/autoclint-bench.lock node --import tsx bench/operator-scale.ts ${RUNS} ${WORKERS} ${CREATORS}\``,
-      "",
-      "| measure | value |",
-      "| --- | --- |",
-      `| runs applied (${CREATORS} kubectl creates side by side) | ${appliedSeconds.toFixed(1)} s |`,
-      `| every run's Job exists, by the API server's creationTimestamps (goal < 60 s) | ${serverClock.lastJobCreated} s after the first run's (the last run's: ${serverClock.lastRunCreated} s; whole seconds) |`,
-      `| every run's Job exists, as a watch on the Jobs saw it | ${allJobsSeconds.toFixed(1)} s after the first create began (${(allJobsSeconds - appliedSeconds).toFixed(1)} s after the last ended) |`,
-      `| every run Running, as a watch on the runs saw it | ${allRunningSeconds.toFixed(1)} s after the first create began |`,
-      `| runs' GPU wait in status (placement), mean / max | ${gpuWaitSeconds.mean.toFixed(1)} / ${gpuWaitSeconds.max.toFixed(1)} s |`,
-      `| operator requests per run (until every run is Running; its own autoclint_kube_requests_total) | ${result.operatorRequestsPerRun.toFixed(2)} |`,
-      ...Object.entries(result.operatorRequests).map(([k, v]) => `| &nbsp;&nbsp;${k} | ${v} |`),
-      `| operator Events by reason | ${Object.entries(events).map(([k, v]) => `${k} ${v}`).join(", ")} |`,
-      `| operator reconciles / status writes per run | ${result.operatorReconcilesPerRun.toFixed(2)} / ${result.operatorStatusWritesPerRun.toFixed(2)} |`,
-      cpuRow("until every Job exists", cpu),
-      cpuRow("until every run is Running (+5 s)", cpuUntilRunning),
-      `| kube-controller-manager's requests: seconds waited in its own client rate limiter, in all (until every run is Running) | ${controllerManagerThrottledSeconds.toFixed(1)} |`,
-      `| operator RSS idle / peak / after | ${idleRssMiB.toFixed(0)} / ${peakRssMiB.toFixed(0)} / ${result.operatorRssMiB.after.toFixed(0)} MiB |`,
-      "",
-      "Every request the API server served from the first create until every run was Running (+5 s), WATCH left out",
-      "(apiserver_request_total and apiserver_request_duration_seconds_sum), and how many of them the operator sent (its own count):",
-      "",
-      "| request | count | per run | of which the operator's | mean latency (ms) |",
-      "| --- | --- | --- | --- | --- |",
-      ...Object.entries(delta).map(([k, { count, seconds }]) => `| ${k} | ${count} | ${(count / RUNS).toFixed(2)} | ${own[k] ?? 0} | ${((1000 * seconds) / count).toFixed(1)} |`),
-      "",
-      "Event-to-status latency: bench/events-latency.ts.",
-      "",
-    ].join("\n");
-    writeFileSync(`${file}.md`, md);
-    process.stdout.write(md);
+    report(result);
   } finally {
     clearInterval(sampler);
+    clearInterval(queueSampler);
     await operator.stop();
     cleanUp(NS, nodes);
   }
