@@ -212,7 +212,7 @@ async function main(): Promise<void> {
     const writesMetric = /autoclint_status_writes_total\{writer="events"\}/;
     const statusRequests = (labels: Record<string, string | undefined>) => labels.resource === "autoclintruns" && labels.subresource === "status";
     const writesBefore = await operator.metric(writesMetric);
-    const lagBuckets = async () => histogramBuckets(await (await fetch(`${operator.metricsUrl}/metrics`)).text(), "autoclint_event_lag_seconds");
+    const lagBuckets = async () => histogramBuckets(await operator.metricsText(), "autoclint_event_lag_seconds");
     const lagBefore = await lagBuckets();
     const requestsBefore = requestCounts(statusRequests);
     let peakRssMiB = 0;

@@ -218,6 +218,8 @@ export interface BenchOperator {
   nats: TestNatsServer;
   metricsUrl: string;
   rssMiB(): number;
+  /** The operator's own /metrics, as text. */
+  metricsText(): Promise<string>;
   /** The operator's own /metrics: the value of one sample (0 when absent). */
   metric(sample: RegExp): Promise<number>;
   stop(): Promise<void>;
@@ -237,6 +239,15 @@ export async function startBenchOperator(namespace: string, env: Record<string, 
     stdio: ["ignore", "ignore", "inherit"],
   });
   const metricsUrl = `http://127.0.0.1:${port}`;
+  // Once more on a failure: a kept-alive connection the operator closed while this process was busy
+  // elsewhere (a blocking kubectl) fails the first request on it.
+  const metricsText = async (): Promise<string> => {
+    try {
+      return await (await fetch(`${metricsUrl}/metrics`)).text();
+    } catch {
+      return (await fetch(`${metricsUrl}/metrics`)).text();
+    }
+  };
   for (let waited = 0; ; waited += 200) {
     try {
       if ((await fetch(`${metricsUrl}/readyz`)).ok) break;
@@ -252,8 +263,9 @@ export async function startBenchOperator(namespace: string, env: Record<string, 
     nats,
     metricsUrl,
     rssMiB: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"))?.[1] ?? 0) / 1024,
+    metricsText,
     async metric(sample) {
-      const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+      const text = await metricsText();
       return Number(new RegExp(`^${sample.source} (\\S+)$`, "m").exec(text)?.[1] ?? 0);
     },
     async stop() {

@@ -181,9 +181,8 @@ async function main(): Promise<void> {
   const queueSampler = setInterval(() => void operator.metric(/autoclint_workqueue_depth/).then((depth) => queueDepths.push(depth), () => undefined), 1000);
   try {
     const idleRssMiB = operator.rssMiB();
-    const operatorMetrics = async () => (await fetch(`${operator.metricsUrl}/metrics`)).text();
     const before = requestStats();
-    const metricsBefore = await operatorMetrics();
+    const metricsBefore = await operator.metricsText();
     const processes = clusterProcesses({ operator: operator.process.pid! });
     const cpuBefore = cpuSnapshot(processes);
     const throttledBefore = await clientThrottleSeconds("kube-controller-manager");
@@ -205,10 +204,11 @@ async function main(): Promise<void> {
     const cpuUntilRunning = cpuSpent(processes, cpuBefore);
     const controllerManagerThrottledSeconds = (await clientThrottleSeconds("kube-controller-manager")) - throttledBefore;
     const delta = statsDelta(requestStats(), before);
+    const figures = operatorFigures(await operator.metricsText(), metricsBefore);
     const { serverClock, gpuWaitSeconds } = readAfterTheFact();
     const result: Result = {
       runs: RUNS, workers: WORKERS, creators: CREATORS, nodes: NODES, gpusPerNode: GPUS_PER_NODE, appliedSeconds, allJobsSeconds, allRunningSeconds, serverClock,
-      ...operatorFigures(await operatorMetrics(), metricsBefore), gpuWaitSeconds,
+      ...figures, gpuWaitSeconds,
       operatorEventsByReason: operatorEventsByReason(),
       queueDepthMax: Math.max(0, ...queueDepths), queueDepths,
       operatorRssMiB: { idle: idleRssMiB, peak: peakRssMiB, after: operator.rssMiB() },
