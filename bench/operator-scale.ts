@@ -69,17 +69,21 @@ function sumSamples(metricsText: string, name: string, labels: RegExp): number {
 }
 
 /**
- * Read once the measurement is over (two LISTs). The API server's clock: when the last run and the
- * last Job were created, seconds after the first run (whole seconds, no watch's delay in them).
- * And the runs' GPU wait as their status has it.
+ * Read once the measurement is over (LISTs, no watch's delay in them). The API server's clock, in
+ * whole seconds: when the last run and the last Job were created, after the first run; and each
+ * Job's lag behind its own run (the operator's part). And the runs' GPU wait as their status has it.
  */
-function readAfterTheFact(): { serverClock: { lastRunCreated: number; lastJobCreated: number }; gpuWaitSeconds: { mean: number; max: number } } {
-  const createdAt = (resource: string) => kubectl(["-n", NS, "get", resource, "-o", "jsonpath={.items[*].metadata.creationTimestamp}"]).trim().split(" ").map(Date.parse);
-  const runsCreated = createdAt("autoclintruns");
-  const firstRunCreated = Math.min(...runsCreated);
-  const waits = kubectl(["-n", NS, "get", "autoclintruns", "-o", "jsonpath={.items[*].status.gpuWaitSeconds}"]).trim().split(" ").map(Number).filter(Number.isFinite);
+function readAfterTheFact(): Pick<Result, "serverClock" | "jobLagSeconds" | "gpuWaitSeconds"> {
+  const rows = (resource: string, fields: string) =>
+    kubectl(["-n", NS, "get", resource, "-o", `jsonpath={range .items[*]}${fields}{"\\n"}{end}`]).trim().split("\n").map((line) => line.split(" "));
+  const runs = new Map(rows("autoclintruns", '{.metadata.name}{" "}{.metadata.creationTimestamp}{" "}{.status.gpuWaitSeconds}').map(([name = "", created = "", wait = ""]) => [name, { created: Date.parse(created), wait: Number(wait) }]));
+  const jobs = rows("jobs", '{.metadata.ownerReferences[0].name}{" "}{.metadata.creationTimestamp}').map(([run = "", created = ""]) => ({ run, created: Date.parse(created) }));
+  const firstRun = Math.min(...[...runs.values()].map((r) => r.created));
+  const lags = jobs.map((job) => (job.created - (runs.get(job.run)?.created ?? Number.NaN)) / 1000).filter(Number.isFinite).sort((a, b) => a - b);
+  const waits = [...runs.values()].map((r) => r.wait).filter(Number.isFinite);
   return {
-    serverClock: { lastRunCreated: (Math.max(...runsCreated) - firstRunCreated) / 1000, lastJobCreated: (Math.max(...createdAt("jobs")) - firstRunCreated) / 1000 },
+    serverClock: { lastRunCreated: (Math.max(...[...runs.values()].map((r) => r.created)) - firstRun) / 1000, lastJobCreated: (Math.max(...jobs.map((j) => j.created)) - firstRun) / 1000 },
+    jobLagSeconds: { p50: lags[Math.floor(lags.length / 2)] ?? Number.NaN, p99: lags[Math.min(lags.length - 1, Math.floor(0.99 * lags.length))] ?? Number.NaN, max: lags.at(-1) ?? Number.NaN },
     gpuWaitSeconds: { mean: waits.reduce((a, b) => a + b, 0) / Math.max(1, waits.length), max: Math.max(0, ...waits) },
   };
 }
@@ -108,6 +112,7 @@ interface Result {
   allJobsSeconds: number;
   allRunningSeconds: number;
   serverClock: { lastRunCreated: number; lastJobCreated: number };
+  jobLagSeconds: { p50: number; p99: number; max: number };
   operatorRequests: Record<string, number>;
   operatorRequestsPerRun: number;
   gpuWaitSeconds: { mean: number; max: number };
@@ -142,6 +147,7 @@ function report(r: Result): void {
     "| --- | --- |",
     `| runs applied (${CREATORS} kubectl creates side by side) | ${r.appliedSeconds.toFixed(1)} s |`,
     `| every run's Job exists, by the API server's creationTimestamps (goal < 60 s) | ${r.serverClock.lastJobCreated} s after the first run's (the last run's: ${r.serverClock.lastRunCreated} s; whole seconds) |`,
+    `| a Job's creation after its own run's (the operator's part): p50 / p99 / max | ${r.jobLagSeconds.p50} / ${r.jobLagSeconds.p99} / ${r.jobLagSeconds.max} s |`,
     `| every run's Job exists, as a watch on the Jobs saw it | ${r.allJobsSeconds.toFixed(1)} s after the first create began (${(r.allJobsSeconds - r.appliedSeconds).toFixed(1)} s after the last ended) |`,
     `| every run Running, as a watch on the runs saw it | ${r.allRunningSeconds.toFixed(1)} s after the first create began |`,
     `| runs' GPU wait in status (placement), mean / max | ${r.gpuWaitSeconds.mean.toFixed(1)} / ${r.gpuWaitSeconds.max.toFixed(1)} s |`,
@@ -205,10 +211,9 @@ async function main(): Promise<void> {
     const controllerManagerThrottledSeconds = (await clientThrottleSeconds("kube-controller-manager")) - throttledBefore;
     const delta = statsDelta(requestStats(), before);
     const figures = operatorFigures(await operator.metricsText(), metricsBefore);
-    const { serverClock, gpuWaitSeconds } = readAfterTheFact();
+    const afterTheFact = readAfterTheFact();
     const result: Result = {
-      runs: RUNS, workers: WORKERS, creators: CREATORS, nodes: NODES, gpusPerNode: GPUS_PER_NODE, appliedSeconds, allJobsSeconds, allRunningSeconds, serverClock,
-      ...figures, gpuWaitSeconds,
+      runs: RUNS, workers: WORKERS, creators: CREATORS, nodes: NODES, gpusPerNode: GPUS_PER_NODE, appliedSeconds, allJobsSeconds, allRunningSeconds, ...afterTheFact, ...figures,
       operatorEventsByReason: operatorEventsByReason(),
       queueDepthMax: Math.max(0, ...queueDepths), queueDepths,
       operatorRssMiB: { idle: idleRssMiB, peak: peakRssMiB, after: operator.rssMiB() },

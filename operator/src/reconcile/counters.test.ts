@@ -19,6 +19,22 @@ void test("a ticking counter alone is held at its stored value until it has move
   assert.deepEqual(holdTickingCounters(undefined, planned(101), 30), planned(101), "nothing stored yet");
 });
 
+void test("a long-running counter's step grows with it: a fifth of its stored value once that is more than the fixed step", () => {
+  const long = { ...stored, computeSeconds: 1000, attemptHistory: [{ ...stored.attemptHistory![0]!, computeSeconds: 1000 }] };
+  const at = (computeSeconds: number) => ({ ...planned(computeSeconds) });
+  const held = { ...planned(1000) };
+  assert.deepEqual(holdTickingCounters(long, at(1199), 30), held, "199 s on at 1,000 s: held");
+  assert.deepEqual(holdTickingCounters(long, at(1200), 30), at(1200), "a fifth on: written");
+  // An hour of a running run, reconciled every 30 s: how many writes its counter makes.
+  let status: AutoClintRunStatus = { ...stored, computeSeconds: 0, attemptHistory: [{ ...stored.attemptHistory![0]!, computeSeconds: 0 }] };
+  let writes = 0;
+  for (let t = 30; t <= 3600; t += 30) {
+    const fields = holdTickingCounters(status, planned(t), 30);
+    if (fields.computeSeconds === t) [writes, status] = [writes + 1, fields as AutoClintRunStatus];
+  }
+  assert.ok(writes >= 15 && writes <= 30, `${writes} writes in an hour (a fixed 30 s step: 120)`);
+});
+
 void test("any other change writes the counters exact", () => {
   assert.deepEqual(holdTickingCounters(stored, planned(101, { phase: "Succeeded" }), 30), planned(101, { phase: "Succeeded" }));
   const failed = planned(101);
