@@ -234,8 +234,7 @@ async function main(): Promise<void> {
     report({ published, failed, publishSeconds, backlog, drainedSeconds, notInStatus, latencies, eventWrites, statusRequestDelta, peakRssMiB, afterRssMiB: operator.rssMiB(), cpuSeconds, watchReopened: watch.reopened(), writeLag });
   } finally {
     watch?.stop();
-    await operator.stop();
-    cleanUp(NS, nodes);
+    await cleanUp(NS, nodes, operator);
   }
 }
 

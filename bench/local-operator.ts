@@ -303,9 +303,20 @@ export function cpuSnapshot(processes: Record<string, number>): Record<string, n
   return Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, cpuSeconds(pid)]));
 }
 
-/** Best effort, never waits. */
-export function cleanUp(namespace: string, nodes: string[]): void {
+/**
+ * Deletes the namespace while the operator still runs, and waits (up to `limitMs`) until it is gone:
+ * the runs hold the operator's purge finalizer, so without it they and the namespace would stay
+ * forever, and the garbage collector's cascade over the runs' Jobs, pods and Secrets would spill
+ * into the next measurement. Then stops the operator and deletes the kwok nodes. Never throws.
+ */
+export async function cleanUp(namespace: string, nodes: string[], operator: BenchOperator | undefined, limitMs = 600_000): Promise<void> {
   spawnSync("kubectl", ["--kubeconfig", KUBECONFIG, "delete", "namespace", namespace, "--wait=false"], { stdio: "ignore" });
+  for (let waited = 0; waited < limitMs; waited += 2000) {
+    const gone = spawnSync("kubectl", ["--kubeconfig", KUBECONFIG, "get", "namespace", namespace], { stdio: "ignore" }).status !== 0;
+    if (gone) break;
+    await sleep(2000);
+  }
+  await operator?.stop();
   if (nodes.length > 0) spawnSync("kubectl", ["--kubeconfig", KUBECONFIG, "delete", "node", ...nodes, "--wait=false"], { stdio: "ignore" });
 }
 

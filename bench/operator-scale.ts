@@ -226,8 +226,7 @@ async function main(): Promise<void> {
   } finally {
     clearInterval(sampler);
     clearInterval(queueSampler);
-    await operator.stop();
-    cleanUp(NS, nodes);
+    await cleanUp(NS, nodes, operator);
   }
 }
 
