@@ -19,8 +19,8 @@ import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { STREAM_NAME, eventMessageId, eventSubject, type NaucEvent } from "@autoclint/api";
 import {
-  ROOT, cleanUp, clusterProcesses, countsDelta, cpuSnapshot, cpuSpent, createKwokGpuNodes, kubectl, kwokRun, histogramBuckets, histogramDelta, histogramQuantile, machine, requestCounts, sleep, startBenchOperator, watchLines,
-  type WatchedLines,
+  ROOT, cleanUp, clusterProcesses, cpuSnapshot, cpuSpent, createKwokGpuNodes, kubectl, kwokRun, histogramBuckets, histogramDelta, histogramQuantile, machine, requestStats, sleep, startBenchOperator, statsDelta, watchLines,
+  type RequestStat, type WatchedLines,
 } from "./local-operator";
 
 const RATE = Number(process.argv[2] ?? 1000);
@@ -79,7 +79,8 @@ interface Measured {
   notInStatus: number;
   latencies: number[];
   eventWrites: number;
-  statusRequestDelta: Record<string, number>;
+  /** Every request the API server served from the first publish until the wait ended, by kind (WATCH aside). */
+  apiServerRequests: Record<string, RequestStat>;
   peakRssMiB: number;
   afterRssMiB: number;
   /** CPU seconds by process from the first publish until the wait ended. */
@@ -92,7 +93,7 @@ interface Measured {
 
 /** bench/results/events-latency-<rate>-per-s-<runs>-runs.{json,md}, and the table on stdout. */
 function report(m: Measured): void {
-  const { published, failed, publishSeconds, backlog, drainedSeconds, notInStatus, latencies, eventWrites, statusRequestDelta, peakRssMiB, cpuSeconds } = m;
+  const { published, failed, publishSeconds, backlog, drainedSeconds, notInStatus, latencies, eventWrites, apiServerRequests, peakRssMiB, cpuSeconds } = m;
   // An event the status never showed took longer than the wait: it counts, as +Infinity.
   const all = [...latencies, ...Array<number>(notInStatus).fill(Number.POSITIVE_INFINITY)].sort((a, b) => a - b);
   const ms = (q: number) => Number(quantile(all, q).toFixed(1));
@@ -106,7 +107,7 @@ function report(m: Measured): void {
     latencyMs: { p50: ms(0.5), p90: ms(0.9), p99: ms(0.99), max: ms(1) },
     writeLag: { events: lagCount, p50Ms: writeLagMs(0.5), p90Ms: writeLagMs(0.9), p99Ms: writeLagMs(0.99), withinOneSecond, buckets: m.writeLag.map(([le, count]) => [String(le), count]) },
     statusWritesByConsumer: eventWrites, statusWritesPerEvent: eventWrites / published,
-    apiServerRunStatusRequests: statusRequestDelta,
+    apiServerRequests,
     operatorRssMiB: { peak: peakRssMiB, after: m.afterRssMiB },
     cpuSeconds,
     machine: machine(),
@@ -133,9 +134,15 @@ function report(m: Measured): void {
     `| ${notInStatus === 0 ? "every event in status" : "waiting stopped"} | ${drainedSeconds.toFixed(1)} s after the first publish |`,
     `| operator's consumer at the last publish: undelivered / delivered unacked (max ack pending) | ${backlog.undelivered} / ${backlog.unacked} (${backlog.maxAckPending}) |`,
     `| status writes by the event consumer, per event | ${eventWrites} writes, ${result.statusWritesPerEvent.toFixed(3)} per event |`,
-    ...Object.entries(statusRequestDelta).map(([k, v]) => `| &nbsp;&nbsp;API server: ${k} (consumer and reconciler) | ${v} |`),
+    `| &nbsp;&nbsp;API server: PATCHes of runs' status (consumer and reconciler) | ${apiServerRequests["autoclintruns.autoclint.io/status PATCH"]?.count ?? 0} |`,
     `| operator RSS peak / after | ${peakRssMiB.toFixed(0)} / ${result.operatorRssMiB.after.toFixed(0)} MiB |`,
     `| CPU seconds from the first publish until the wait ended | ${Object.entries(cpuSeconds).map(([name, seconds]) => `${name} ${seconds}`).join(", ")} |`,
+    "",
+    "Every request the API server served meanwhile, WATCH aside (apiserver_request_total, apiserver_request_duration_seconds_sum):",
+    "",
+    "| request | count | mean latency (ms) |",
+    "| --- | --- | --- |",
+    ...Object.entries(apiServerRequests).map(([k, { count, seconds }]) => `| ${k} | ${count} | ${((1000 * seconds) / count).toFixed(1)} |`),
     "",
     "Two clocks on the same events. The first latency row runs from the publish call to the first status a watch",
     "(`kubectl get -w`, lines stamped in a process of their own) receives whose `status.events.seq` covers the event: JetStream,",
@@ -210,11 +217,10 @@ async function main(): Promise<void> {
     await sleep(2000); // the watch is open
 
     const writesMetric = /autoclint_status_writes_total\{writer="events"\}/;
-    const statusRequests = (labels: Record<string, string | undefined>) => labels.resource === "autoclintruns" && labels.subresource === "status";
     const writesBefore = await operator.metric(writesMetric);
     const lagBuckets = async () => histogramBuckets(await operator.metricsText(), "autoclint_event_lag_seconds");
     const lagBefore = await lagBuckets();
-    const requestsBefore = requestCounts(statusRequests);
+    const requestsBefore = requestStats();
     let peakRssMiB = 0;
     const sampler = setInterval(() => (peakRssMiB = Math.max(peakRssMiB, operator.rssMiB())), 250);
     const processes = clusterProcesses({ operator: operator.process.pid!, "nats-server": operator.nats.pid ?? 0, "publisher (this bench)": process.pid });
@@ -230,8 +236,8 @@ async function main(): Promise<void> {
     await sleep(2000); // the last writes counted
     const eventWrites = (await operator.metric(writesMetric)) - writesBefore;
     const writeLag = histogramDelta(await lagBuckets(), lagBefore);
-    const statusRequestDelta = countsDelta(requestCounts(statusRequests), requestsBefore);
-    report({ published, failed, publishSeconds, backlog, drainedSeconds, notInStatus, latencies, eventWrites, statusRequestDelta, peakRssMiB, afterRssMiB: operator.rssMiB(), cpuSeconds, watchReopened: watch.reopened(), writeLag });
+    const apiServerRequests = statsDelta(requestStats(), requestsBefore);
+    report({ published, failed, publishSeconds, backlog, drainedSeconds, notInStatus, latencies, eventWrites, apiServerRequests, peakRssMiB, afterRssMiB: operator.rssMiB(), cpuSeconds, watchReopened: watch.reopened(), writeLag });
   } finally {
     watch?.stop();
     await cleanUp(NS, nodes, operator);

@@ -114,19 +114,6 @@ export function operatorRequestCounts(metricsText: string): Map<string, number> 
   return counts;
 }
 
-/** Sum of apiserver_request_total per "RESOURCE[/SUBRESOURCE] VERB", for the requests `keep` selects. */
-export function requestCounts(keep: (labels: Record<string, string | undefined>) => boolean): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const line of kubectl(["get", "--raw", "/metrics"]).split("\n")) {
-    if (!line.startsWith("apiserver_request_total{")) continue;
-    const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]]));
-    if (!keep(labels)) continue;
-    const key = `${labels.resource}${labels.subresource ? `/${labels.subresource}` : ""} ${labels.verb}`;
-    counts.set(key, (counts.get(key) ?? 0) + Number(line.split(" ").at(-1)));
-  }
-  return counts;
-}
-
 /** One kind of request ("resource[.group][/subresource] VERB"): how many the API server served, and their summed latency. */
 export interface RequestStat {
   count: number;
