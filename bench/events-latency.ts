@@ -19,7 +19,7 @@ import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { STREAM_NAME, eventMessageId, eventSubject, type NaucEvent } from "@autoclint/api";
 import {
-  ROOT, cleanUp, clusterProcesses, cpuSnapshot, cpuSpent, createKwokGpuNodes, kubectl, kwokRun, histogramBuckets, histogramDelta, histogramQuantile, machine, requestStats, sleep, startBenchOperator, statsDelta, watchLines,
+  ROOT, cleanUp, clusterProcesses, countsDelta, cpuSnapshot, cpuSpent, createKwokGpuNodes, kubectl, kwokRun, histogramBuckets, histogramDelta, histogramQuantile, machine, operatorRequestCounts, requestStats, sleep, startBenchOperator, statsDelta, watchLines,
   type RequestStat, type WatchedLines,
 } from "./local-operator";
 
@@ -81,6 +81,8 @@ interface Measured {
   eventWrites: number;
   /** Every request the API server served from the first publish until the wait ended, by kind (WATCH aside). */
   apiServerRequests: Record<string, RequestStat>;
+  /** The requests the operator says it sent meanwhile (its autoclint_kube_requests_total), by the same kinds. */
+  operatorRequests: Record<string, number>;
   peakRssMiB: number;
   afterRssMiB: number;
   /** CPU seconds by process from the first publish until the wait ended. */
@@ -107,7 +109,7 @@ function report(m: Measured): void {
     latencyMs: { p50: ms(0.5), p90: ms(0.9), p99: ms(0.99), max: ms(1) },
     writeLag: { events: lagCount, p50Ms: writeLagMs(0.5), p90Ms: writeLagMs(0.9), p99Ms: writeLagMs(0.99), withinOneSecond, buckets: m.writeLag.map(([le, count]) => [String(le), count]) },
     statusWritesByConsumer: eventWrites, statusWritesPerEvent: eventWrites / published,
-    apiServerRequests,
+    apiServerRequests, operatorRequests: m.operatorRequests,
     operatorRssMiB: { peak: peakRssMiB, after: m.afterRssMiB },
     cpuSeconds,
     machine: machine(),
@@ -140,9 +142,9 @@ function report(m: Measured): void {
     "",
     "Every request the API server served meanwhile, WATCH aside (apiserver_request_total, apiserver_request_duration_seconds_sum):",
     "",
-    "| request | count | mean latency (ms) |",
-    "| --- | --- | --- |",
-    ...Object.entries(apiServerRequests).map(([k, { count, seconds }]) => `| ${k} | ${count} | ${((1000 * seconds) / count).toFixed(1)} |`),
+    "| request | count | of which the operator's | mean latency (ms) |",
+    "| --- | --- | --- | --- |",
+    ...Object.entries(apiServerRequests).map(([k, { count, seconds }]) => `| ${k} | ${count} | ${m.operatorRequests[k] ?? 0} | ${((1000 * seconds) / count).toFixed(1)} |`),
     "",
     "Two clocks on the same events. The first latency row runs from the publish call to the first status a watch",
     "(`kubectl get -w`, lines stamped in a process of their own) receives whose `status.events.seq` covers the event: JetStream,",
@@ -220,6 +222,7 @@ async function main(): Promise<void> {
     const writesBefore = await operator.metric(writesMetric);
     const lagBuckets = async () => histogramBuckets(await operator.metricsText(), "autoclint_event_lag_seconds");
     const lagBefore = await lagBuckets();
+    const ownBefore = operatorRequestCounts(await operator.metricsText());
     const requestsBefore = requestStats();
     let peakRssMiB = 0;
     const sampler = setInterval(() => (peakRssMiB = Math.max(peakRssMiB, operator.rssMiB())), 250);
@@ -236,8 +239,9 @@ async function main(): Promise<void> {
     await sleep(2000); // the last writes counted
     const eventWrites = (await operator.metric(writesMetric)) - writesBefore;
     const writeLag = histogramDelta(await lagBuckets(), lagBefore);
+    const operatorRequests = countsDelta(operatorRequestCounts(await operator.metricsText()), ownBefore);
     const apiServerRequests = statsDelta(requestStats(), requestsBefore);
-    report({ published, failed, publishSeconds, backlog, drainedSeconds, notInStatus, latencies, eventWrites, apiServerRequests, peakRssMiB, afterRssMiB: operator.rssMiB(), cpuSeconds, watchReopened: watch.reopened(), writeLag });
+    report({ published, failed, publishSeconds, backlog, drainedSeconds, notInStatus, latencies, eventWrites, apiServerRequests, peakRssMiB, afterRssMiB: operator.rssMiB(), cpuSeconds, watchReopened: watch.reopened(), writeLag, operatorRequests });
   } finally {
     watch?.stop();
     await cleanUp(NS, nodes, operator);

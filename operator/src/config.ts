@@ -44,6 +44,11 @@ export interface OperatorConfig {
   /** Size limit of a trainer's writable /tmp. */
   trainerTmpSizeLimit: string;
   httpPort: number;
+  /**
+   * Reconcile workers. 16 by default: with 1,000 runs applied at once, 2 left 999 runs waiting in
+   * the queue and the last Job came 125 s after the first run; 16 kept each Job within seconds of
+   * its run (bench/results/operator-scale-notes.md).
+   */
   workers: number;
   resyncSeconds: number;
   activeRequeueSeconds: number;
@@ -98,7 +103,7 @@ export function loadConfig(env: Env): OperatorConfig {
     },
     trainerTmpSizeLimit: env.AUTOCLINT_TRAINER_TMP_SIZE_LIMIT || DEFAULT_TMP_SIZE_LIMIT,
     httpPort: integer(env, "AUTOCLINT_HTTP_PORT", 8080),
-    workers: Math.max(1, integer(env, "AUTOCLINT_WORKERS", 2)),
+    workers: Math.max(1, integer(env, "AUTOCLINT_WORKERS", 16)),
     resyncSeconds: Math.max(1, integer(env, "AUTOCLINT_RESYNC_SECONDS", 300)),
     activeRequeueSeconds: Math.max(1, integer(env, "AUTOCLINT_ACTIVE_REQUEUE_SECONDS", 30)),
     logLevel: (env.AUTOCLINT_LOG_LEVEL as LogLevel | undefined) ?? "info",
