@@ -46,8 +46,8 @@ export interface OperatorConfig {
   httpPort: number;
   /**
    * Reconcile workers. 16 by default: with 1,000 runs applied at once, 2 left 999 runs waiting in
-   * the queue and the last Job came 125 s after the first run; 16 kept each Job within seconds of
-   * its run (bench/results/operator-scale-notes.md).
+   * the queue and the last Job came 94 s after the last run; with 16 the Jobs stayed close behind
+   * the runs, which the API server was still accepting (bench/results/operator-scale-notes.md).
    */
   workers: number;
   resyncSeconds: number;
