@@ -3,9 +3,11 @@
  * to a real nats-server's JetStream and folded by the real operator into the runs' status on the
  * local control plane (hack/cluster-up.sh, kwok nodes keep the runs' trainer pods Running).
  *
- * An event's latency runs from its publish to the moment a watch on the runs (kubectl get -w) shows
- * a status whose events.seq covers it. Also: status writes per event (the operator's own
- * autoclint_status_writes_total{writer="events"} and the API server's PATCHes of runs' status),
+ * An event's latency, on two clocks: from its publish to the moment a watch on the runs (kubectl
+ * get -w) shows a status whose events.seq covers it, and from its publish to the acked status
+ * write that holds it (the operator's autoclint_event_lag_seconds). Also: status writes per event
+ * (the operator's own autoclint_status_writes_total{writer="events"}), every request the API
+ * server served meanwhile and which of them were the operator's,
  * the publish rate reached, the operator's memory, and the CPU seconds the operator, the control
  * plane's processes and this publisher (with its watch) spent from the first publish until the
  * wait ended: where the time goes. Writes
