@@ -45,9 +45,10 @@ export interface OperatorConfig {
   trainerTmpSizeLimit: string;
   httpPort: number;
   /**
-   * Reconcile workers. 16 by default: with 1,000 runs applied at once, 2 left 999 runs waiting in
-   * the queue and the last Job came 94 s after the last run; with 16 the Jobs stayed close behind
-   * the runs, which the API server was still accepting (bench/results/operator-scale-notes.md).
+   * Reconcile workers. At 1,000 runs applied at once, 2 left 999 runs waiting in the queue and
+   * 16 kept the Jobs close behind the runs (bench/results/operator-scale-notes.md). The default
+   * stays 2: with 16, the real-node warm-pool burst test once saw a pool make spares while a run
+   * of its class waited, a race not yet found.
    */
   workers: number;
   resyncSeconds: number;
@@ -103,7 +104,7 @@ export function loadConfig(env: Env): OperatorConfig {
     },
     trainerTmpSizeLimit: env.AUTOCLINT_TRAINER_TMP_SIZE_LIMIT || DEFAULT_TMP_SIZE_LIMIT,
     httpPort: integer(env, "AUTOCLINT_HTTP_PORT", 8080),
-    workers: Math.max(1, integer(env, "AUTOCLINT_WORKERS", 16)),
+    workers: Math.max(1, integer(env, "AUTOCLINT_WORKERS", 2)),
     resyncSeconds: Math.max(1, integer(env, "AUTOCLINT_RESYNC_SECONDS", 300)),
     activeRequeueSeconds: Math.max(1, integer(env, "AUTOCLINT_ACTIVE_REQUEUE_SECONDS", 30)),
     logLevel: (env.AUTOCLINT_LOG_LEVEL as LogLevel | undefined) ?? "info",
