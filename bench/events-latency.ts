@@ -21,7 +21,7 @@ import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { STREAM_NAME, eventMessageId, eventSubject, type NaucEvent } from "@autoclint/api";
 import {
-  ROOT, cleanUp, clusterProcesses, countsDelta, cpuSnapshot, cpuSpent, createKwokGpuNodes, kubectl, kwokRun, histogramBuckets, histogramDelta, histogramQuantile, machine, operatorRequestCounts, requestStats, sleep, startBenchOperator, statsDelta, watchLines,
+  ROOT, cleanUp, clusterProcesses, countsDelta, cpuSnapshot, cpuSpent, createKwokGpuNodes, kubectl, kwokRun, histogramBuckets, histogramDelta, histogramQuantile, machine, metricSample, operatorRequestCounts, quantile, requestStats, sleep, startBenchOperator, statsDelta, watchLines,
   type RequestStat, type WatchedLines,
 } from "./local-operator";
 
@@ -42,11 +42,6 @@ interface RunTrack {
   sentAt: number[];
   /** Highest seq a watched status showed. */
   seenSeq: number;
-}
-
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
 /** RUNS runs, each with its trainer pod Running (events start flowing then, as they would). */
@@ -221,10 +216,8 @@ async function main(): Promise<void> {
     await sleep(2000); // the watch is open
 
     const writesMetric = /autoclint_status_writes_total\{writer="events"\}/;
-    const writesBefore = await operator.metric(writesMetric);
-    const lagBuckets = async () => histogramBuckets(await operator.metricsText(), "autoclint_event_lag_seconds");
-    const lagBefore = await lagBuckets();
-    const ownBefore = operatorRequestCounts(await operator.metricsText());
+    // The operator's metrics, read once before the publishing and once after.
+    const metricsBefore = await operator.metricsText();
     const requestsBefore = requestStats();
     let peakRssMiB = 0;
     const sampler = setInterval(() => (peakRssMiB = Math.max(peakRssMiB, operator.rssMiB())), 250);
@@ -239,9 +232,10 @@ async function main(): Promise<void> {
     const cpuSeconds = cpuSpent(processes, cpuBefore);
     clearInterval(sampler);
     await sleep(2000); // the last writes counted
-    const eventWrites = (await operator.metric(writesMetric)) - writesBefore;
-    const writeLag = histogramDelta(await lagBuckets(), lagBefore);
-    const operatorRequests = countsDelta(operatorRequestCounts(await operator.metricsText()), ownBefore);
+    const metricsAfter = await operator.metricsText();
+    const eventWrites = metricSample(metricsAfter, writesMetric) - metricSample(metricsBefore, writesMetric);
+    const writeLag = histogramDelta(histogramBuckets(metricsAfter, "autoclint_event_lag_seconds"), histogramBuckets(metricsBefore, "autoclint_event_lag_seconds"));
+    const operatorRequests = countsDelta(operatorRequestCounts(metricsAfter), operatorRequestCounts(metricsBefore));
     const apiServerRequests = statsDelta(requestStats(), requestsBefore);
     report({ published, failed, publishSeconds, backlog, drainedSeconds, notInStatus, latencies, eventWrites, apiServerRequests, peakRssMiB, afterRssMiB: operator.rssMiB(), cpuSeconds, watchReopened: watch.reopened(), writeLag, operatorRequests });
   } finally {

@@ -99,6 +99,11 @@ export function kubectlAsync(args: string[], input?: string): Promise<string> {
   });
 }
 
+/** A request's kind from its labels (the API server's and the operator's counters share them): "RESOURCE[.GROUP][/SUBRESOURCE] VERB". */
+function requestKey(labels: Record<string, string | undefined>): string {
+  return `${labels.resource}${labels.group ? `.${labels.group}` : ""}${labels.subresource ? `/${labels.subresource}` : ""} ${labels.verb}`;
+}
+
 /**
  * The API requests the operator says it sent (its autoclint_kube_requests_total), keyed as
  * requestStats keys the API server's: "RESOURCE[.GROUP][/SUBRESOURCE] VERB".
@@ -108,7 +113,7 @@ export function operatorRequestCounts(metricsText: string): Map<string, number> 
   for (const line of metricsText.split("\n")) {
     if (!line.startsWith("autoclint_kube_requests_total{")) continue;
     const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
-    const key = `${labels.resource}${labels.group ? `.${labels.group}` : ""}${labels.subresource ? `/${labels.subresource}` : ""} ${labels.verb}`;
+    const key = requestKey(labels);
     counts.set(key, (counts.get(key) ?? 0) + Number(line.split(" ").at(-1)));
   }
   return counts;
@@ -132,7 +137,7 @@ export function requestStats(): Map<string, RequestStat> {
     if (!metric) continue;
     const labels = Object.fromEntries([...metric[2]!.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
     if (labels.verb === "WATCH" || labels.verb === "CONNECT") continue;
-    const key = `${labels.resource}${labels.group ? `.${labels.group}` : ""}${labels.subresource ? `/${labels.subresource}` : ""} ${labels.verb}`;
+    const key = requestKey(labels);
     const stat = stats.get(key) ?? { count: 0, seconds: 0 };
     if (metric[1] === "apiserver_request_total") stat.count += Number(metric[3]);
     else stat.seconds += Number(metric[3]);
@@ -252,8 +257,7 @@ export async function startBenchOperator(namespace: string, env: Record<string, 
     rssMiB: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"))?.[1] ?? 0) / 1024,
     metricsText,
     async metric(sample) {
-      const text = await metricsText();
-      return Number(new RegExp(`^${sample.source} (\\S+)$`, "m").exec(text)?.[1] ?? 0);
+      return metricSample(await metricsText(), sample);
     },
     async stop() {
       child.kill("SIGTERM");
@@ -261,6 +265,17 @@ export async function startBenchOperator(namespace: string, env: Record<string, 
       await nats.dispose();
     },
   };
+}
+
+/** The value of one sample in a /metrics text (0 when absent). */
+export function metricSample(metricsText: string, sample: RegExp): number {
+  return Number(new RegExp(`^${sample.source} (\\S+)$`, "m").exec(metricsText)?.[1] ?? 0);
+}
+
+/** The q-quantile of ascending values, the nearest rank at or below q (NaN when there are none). */
+export function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
 /** CPU seconds (user + system) a process has used so far; 0 when it is gone. */

@@ -14,7 +14,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
-  ROOT, cleanUp, clientThrottleSeconds, clusterProcesses, cpuSnapshot, cpuSpent, createKwokGpuNodes, countsDelta, histogramBuckets, histogramDelta, histogramQuantile, kubectl, kubectlAsync, kwokRun, machine, operatorRequestCounts, requestStats, sleep,
+  ROOT, cleanUp, clientThrottleSeconds, clusterProcesses, cpuSnapshot, cpuSpent, createKwokGpuNodes, countsDelta, histogramBuckets, histogramDelta, histogramQuantile, kubectl, kubectlAsync, kwokRun, machine, operatorRequestCounts, quantile, requestStats, sleep,
   startBenchOperator, statsDelta, watchLines, type RequestStat,
 } from "./local-operator";
 
@@ -83,7 +83,7 @@ function readAfterTheFact(): Pick<Result, "serverClock" | "jobLagSeconds" | "gpu
   const waits = [...runs.values()].map((r) => r.wait).filter(Number.isFinite);
   return {
     serverClock: { lastRunCreated: (Math.max(...[...runs.values()].map((r) => r.created)) - firstRun) / 1000, lastJobCreated: (Math.max(...jobs.map((j) => j.created)) - firstRun) / 1000 },
-    jobLagSeconds: { p50: lags[Math.floor(lags.length / 2)] ?? Number.NaN, p99: lags[Math.min(lags.length - 1, Math.floor(0.99 * lags.length))] ?? Number.NaN, max: lags.at(-1) ?? Number.NaN },
+    jobLagSeconds: { p50: quantile(lags, 0.5), p99: quantile(lags, 0.99), max: quantile(lags, 1) },
     gpuWaitSeconds: { mean: waits.reduce((a, b) => a + b, 0) / Math.max(1, waits.length), max: Math.max(0, ...waits) },
   };
 }
